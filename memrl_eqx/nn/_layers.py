@@ -1,0 +1,29 @@
+"""Small stateless layers used as feature extractors."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, Shaped
+
+
+class Flatten(eqx.Module):
+    """Flattens one observation of any shape to a float vector."""
+
+    def __call__(self, x: Shaped[Array, "..."]) -> Float[Array, " features"]:
+        return jnp.ravel(x).astype(jnp.float32)
+
+
+class Identity(eqx.Module):
+    """Returns its input unchanged."""
+
+    def __call__(self, x: Array) -> Array:
+        return x
+
+
+class OneHot(eqx.Module):
+    """Encodes a discrete value (an action) as a one-hot float vector."""
+
+    num_classes: int = eqx.field(static=True)
+
+    def __call__(self, x: Int[Array, ""]) -> Float[Array, " num_classes"]:
+        return jax.nn.one_hot(x, self.num_classes, dtype=jnp.float32)

@@ -1,0 +1,43 @@
+"""Small helpers shared by the sequence models."""
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+from jaxtyping import Array, Bool
+
+from .._custom_types import Carry
+
+
+def reset_carry(reset: Bool[Array, ""], initial: Carry, carry: Carry) -> Carry:
+    """Return `initial` where `reset` is set, else `carry` (leaf by leaf)."""
+    return jtu.tree_map(lambda i, c: jnp.where(reset, i, c), initial, carry)
+
+
+def check_sequence(name: str, xs: Array, resets: Array, in_features: int) -> None:
+    """Raise a `ValueError` naming `name` if `xs`/`resets` do not fit a model.
+
+    Runs at trace time (shapes are static), so a wrong input fails before any
+    computation.
+    """
+    if xs.ndim != 2:
+        raise ValueError(
+            f"{name}: `xs` must have shape (time, {in_features}) for one sequence; "
+            f"got shape {xs.shape}. Batch with jax.vmap / eqx.filter_vmap."
+        )
+    if xs.shape[-1] != in_features:
+        raise ValueError(
+            f"{name}: `xs` has {xs.shape[-1]} features but the model was built "
+            f"with in_features={in_features}."
+        )
+    if resets.shape != xs.shape[:1]:
+        raise ValueError(
+            f"{name}: `resets` must have shape ({xs.shape[0]},) to match `xs`; "
+            f"got shape {resets.shape}."
+        )
+    if resets.dtype != jnp.bool_:
+        raise ValueError(f"{name}: `resets` must be boolean; got dtype {resets.dtype}.")
+
+
+def default_floating_dtype():
+    """float64 when x64 is enabled, else float32 (as equinox does)."""
+    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32  # pyright: ignore

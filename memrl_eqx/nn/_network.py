@@ -1,0 +1,48 @@
+"""`Network`: feature extractor, torso and head, as one sequence model."""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+from jaxtyping import Array, Bool, PyTree
+
+from .._custom_types import Carry
+from ._feature_extractor import FeatureExtractor
+from ._sequence_model import AbstractSequenceModel
+from ._timestep import Timestep
+
+
+class Network(eqx.Module):
+    """An agent's network: `carry, out = network(carry, timestep)`.
+
+    `timestep` is a `Timestep` of sequences (leading axis time). The feature
+    extractor embeds every step, the torso (any sequence model) runs over the
+    sequence, resetting its carry where `timestep.reset` is set, and the head maps
+    the torso's outputs to the result: a distrax distribution over the sequence
+    for a policy head, an array `(time, ...)` for a value or Q head.
+
+    A feed-forward agent is a network whose torso is a `SequenceModelWrapper`
+    (its carry is `()`).
+    """
+
+    feature_extractor: FeatureExtractor
+    torso: AbstractSequenceModel
+    head: eqx.Module
+
+    def init_carry(self) -> Carry:
+        """The torso's carry at the start of an episode."""
+        return self.torso.init_carry()
+
+    def __call__(self, carry: Carry, timestep: Timestep) -> tuple[Carry, Any]:
+        reset: Bool[Array, " time"] = timestep.reset
+        features = jax.vmap(self.feature_extractor)(timestep)
+        carry, hidden = self.torso(carry, features, reset)
+        return carry, self.head(hidden)
+
+
+def batch_init_carry(network: Network, batch_size: int) -> PyTree[Array]:
+    """The initial carry of `network` repeated over a leading batch axis."""
+    carry = network.init_carry()
+    return jax.tree_util.tree_map(
+        lambda c: jax.numpy.broadcast_to(c, (batch_size,) + c.shape), carry
+    )

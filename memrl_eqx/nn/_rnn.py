@@ -1,0 +1,55 @@
+"""`RNN`: a step cell run over a sequence by a sequential scan."""
+
+import equinox as eqx
+import jax
+import jax.lax as lax
+from jaxtyping import Array, Bool, Float
+
+from .._custom_types import Carry
+from ._cell import AbstractCell
+from ._misc import check_sequence, reset_carry
+from ._sequence_model import AbstractSequenceModel
+
+
+class RNN(AbstractSequenceModel):
+    """Runs a step cell over a sequence, resetting the carry at episode starts.
+
+    The input projection of every step is computed at once, outside the scan; only
+    the recurrence runs sequentially (`jax.lax.scan`, `unroll` steps per
+    iteration). Where `resets[t]` is set, the carry is replaced by
+    `cell.init_carry()` before step `t`.
+
+    !!! example
+
+        ```python
+        import jax, jax.numpy as jnp
+        from memrl_eqx.nn import RNN, GRUCell
+
+        rnn = RNN(GRUCell(in_features=8, features=32, key=jax.random.key(0)))
+        carry, ys = rnn(rnn.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
+        assert ys.shape == (5, 32)
+        ```
+    """
+
+    cell: AbstractCell
+    unroll: int = eqx.field(static=True, default=1)
+
+    def init_carry(self) -> Carry:
+        return self.cell.init_carry()
+
+    @jax.named_scope("memrl_eqx.nn.RNN")
+    def __call__(
+        self,
+        carry: Carry,
+        xs: Float[Array, "time in_features"],
+        resets: Bool[Array, " time"],
+    ) -> tuple[Carry, Float[Array, "time out_features"]]:
+        check_sequence(type(self.cell).__name__, xs, resets, self.cell.in_features)
+        us = jax.vmap(self.cell.input_projection)(xs)
+        initial = self.cell.init_carry()
+
+        def step(carry, inputs):
+            u, reset = inputs
+            return self.cell.recurrence(reset_carry(reset, initial, carry), u)
+
+        return lax.scan(step, carry, (us, resets), unroll=self.unroll)

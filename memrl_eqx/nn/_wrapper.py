@@ -1,0 +1,46 @@
+"""`SequenceModelWrapper`: a feed-forward module as a sequence model."""
+
+from collections.abc import Callable
+
+import jax
+from jaxtyping import Array, Bool, Float
+
+from ._sequence_model import AbstractSequenceModel
+
+
+class SequenceModelWrapper(AbstractSequenceModel):
+    """Makes a per-step feed-forward module a sequence model with an empty carry.
+
+    `module` maps one input `(in_features,)` to one output; it is applied to every
+    step independently, so resets have nothing to clear and the carry is `()`.
+    A memoryless agent is a network whose torso is such a wrapper.
+
+    !!! example
+
+        ```python
+        import jax, jax.numpy as jnp
+        from memrl_eqx.nn import MLP, SequenceModelWrapper
+
+        torso = SequenceModelWrapper(MLP(in_features=8, features=(32,), key=jax.random.key(0)))
+        carry, ys = torso(torso.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
+        assert carry == () and ys.shape == (5, 32)
+        ```
+    """
+
+    module: Callable[[Array], Array]
+
+    def init_carry(self) -> tuple[()]:
+        return ()
+
+    def __call__(
+        self,
+        carry: tuple[()],
+        xs: Float[Array, "time in_features"],
+        resets: Bool[Array, " time"],
+    ) -> tuple[tuple[()], Float[Array, "time out_features"]]:
+        if xs.ndim != 2 or resets.shape != xs.shape[:1]:
+            raise ValueError(
+                "SequenceModelWrapper: expected `xs` of shape (time, features) and "
+                f"`resets` of shape (time,); got {xs.shape} and {resets.shape}."
+            )
+        return (), jax.vmap(self.module)(xs)

@@ -1,0 +1,31 @@
+import random
+
+import jax
+import jax.random as jr
+import pytest
+
+
+# Strict numerics, as equinox's own suite: no silent dtype or rank promotion.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+class GetKey:
+    """A seeded key factory: each call gives a fresh key; the seed is in the repr
+    so a failure can be reproduced."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.count = 0
+
+    def __call__(self):
+        self.count += 1
+        return jr.fold_in(jr.key(self.seed), self.count)
+
+    def __repr__(self):
+        return f"GetKey(seed={self.seed})"
+
+
+@pytest.fixture
+def getkey():
+    return GetKey(random.randint(0, 2**31 - 1))

@@ -1,0 +1,13 @@
+import equinox as eqx
+import jax.numpy as jnp
+import jax.tree_util as jtu
+
+
+def tree_allclose(x, y, *, rtol=1e-5, atol=1e-6):
+    """True if two PyTrees have the same structure, dtypes and close leaves."""
+    return bool(eqx.tree_equal(x, y, typematch=True, rtol=rtol, atol=atol))
+
+
+def tree_max_abs_diff(x, y) -> float:
+    diffs = jtu.tree_map(lambda a, b: jnp.max(jnp.abs(a - b)), x, y)
+    return float(max(jtu.tree_leaves(diffs), default=0.0))
