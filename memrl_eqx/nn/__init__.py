@@ -2,17 +2,17 @@
 
 from . import heads as heads
 from ._cell import AbstractCell as AbstractCell
+from ._feature_extractor import FeatureExtractor as FeatureExtractor
 from ._gru import GRUCell as GRUCell
+from ._layers import Flatten as Flatten, Identity as Identity, OneHot as OneHot
+from ._linear import Linear as Linear
 from ._lru import LRUCell as LRUCell
 from ._lstm import LSTMCell as LSTMCell
 from ._memoroid import Memoroid as Memoroid
 from ._memoroid_cell import AbstractMemoroidCell as AbstractMemoroidCell
-from ._rnn import RNN as RNN
-from ._sequence_model import AbstractSequenceModel as AbstractSequenceModel
-from ._wrapper import SequenceModelWrapper as SequenceModelWrapper
-from ._feature_extractor import FeatureExtractor as FeatureExtractor
-from ._layers import Flatten as Flatten, Identity as Identity, OneHot as OneHot
-from ._linear import Linear as Linear
 from ._mlp import MLP as MLP
 from ._network import Network as Network
+from ._rnn import RNN as RNN
+from ._sequence_model import AbstractSequenceModel as AbstractSequenceModel
 from ._timestep import Timestep as Timestep
+from ._wrapper import SequenceModelWrapper as SequenceModelWrapper

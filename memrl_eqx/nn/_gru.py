@@ -2,12 +2,11 @@
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
-
-import equinox as eqx
 
 from ._cell import AbstractCell
 

@@ -21,7 +21,8 @@ class SequenceModelWrapper(AbstractSequenceModel):
         import jax, jax.numpy as jnp
         from memrl_eqx.nn import MLP, SequenceModelWrapper
 
-        torso = SequenceModelWrapper(MLP(in_features=8, features=(32,), key=jax.random.key(0)))
+        mlp = MLP(in_features=8, features=(32,), key=jax.random.key(0))
+        torso = SequenceModelWrapper(mlp)
         carry, ys = torso(torso.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
         assert carry == () and ys.shape == (5, 32)
         ```
