@@ -3,20 +3,26 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, Shaped
+from jaxtyping import Array, Float, Int, PRNGKeyArray, Shaped
 
 
 class Flatten(eqx.Module):
-    """Flattens one observation of any shape to a float vector."""
+    """Flattens one observation of any shape to a float vector.
 
-    def __call__(self, x: Shaped[Array, "..."]) -> Float[Array, " features"]:
+    Like every layer here it takes an unused keyword `key`, as `eqx.nn.Sequential`
+    passes one to each layer.
+    """
+
+    def __call__(
+        self, x: Shaped[Array, "..."], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " features"]:
         return jnp.ravel(x).astype(jnp.float32)
 
 
 class Identity(eqx.Module):
     """Returns its input unchanged."""
 
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, *, key: PRNGKeyArray | None = None) -> Array:
         return x
 
 
@@ -25,5 +31,7 @@ class OneHot(eqx.Module):
 
     num_classes: int = eqx.field(static=True)
 
-    def __call__(self, x: Int[Array, ""]) -> Float[Array, " num_classes"]:
+    def __call__(
+        self, x: Int[Array, ""], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " num_classes"]:
         return jax.nn.one_hot(x, self.num_classes, dtype=jnp.float32)

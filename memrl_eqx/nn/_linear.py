@@ -33,6 +33,6 @@ class Linear(eqx.Module):
         self.out_features = out_features
 
     def __call__(
-        self, x: Float[Array, " in_features"]
+        self, x: Float[Array, " in_features"], *, key: PRNGKeyArray | None = None
     ) -> Float[Array, " out_features"]:
         return self.weight @ x + self.bias

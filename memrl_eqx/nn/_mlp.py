@@ -51,7 +51,7 @@ class MLP(eqx.Module):
         self.out_features = features[-1]
 
     def __call__(
-        self, x: Float[Array, " in_features"]
+        self, x: Float[Array, " in_features"], *, key: PRNGKeyArray | None = None
     ) -> Float[Array, " out_features"]:
         for i, layer in enumerate(self.layers):
             x = layer(x)

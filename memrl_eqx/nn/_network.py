@@ -4,7 +4,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Bool, PyTree
+from jaxtyping import Array, Bool
 
 from .._custom_types import Carry
 from ._feature_extractor import FeatureExtractor
@@ -38,11 +38,3 @@ class Network(eqx.Module):
         features = jax.vmap(self.feature_extractor)(timestep)
         carry, hidden = self.torso(carry, features, reset)
         return carry, self.head(hidden)
-
-
-def batch_init_carry(network: Network, batch_size: int) -> PyTree[Array]:
-    """The initial carry of `network` repeated over a leading batch axis."""
-    carry = network.init_carry()
-    return jax.tree_util.tree_map(
-        lambda c: jax.numpy.broadcast_to(c, (batch_size,) + c.shape), carry
-    )

@@ -1,0 +1,17 @@
+"""memrl_eqx: memory-augmented reinforcement learning in JAX, the Equinox way."""
+
+import importlib.metadata
+
+from . import algorithms as algorithms, envs as envs, nn as nn
+from ._agents import (
+    actor_critic as actor_critic,
+    make_torso as make_torso,
+    TORSOS as TORSOS,
+)
+from ._checkpoint import (
+    load_checkpoint as load_checkpoint,
+    save_checkpoint as save_checkpoint,
+)
+
+
+__version__ = importlib.metadata.version("memrl_eqx")

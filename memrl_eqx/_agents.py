@@ -1,0 +1,84 @@
+"""Ready-made actor and critic networks for any torso, by name.
+
+The command line, the tests and quick experiments build agents from here;
+`TORSOS` maps a torso name to a factory, so a new sequence model joins the CLI
+by adding one line.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax.random as jr
+from gymnax.environments.environment import Environment
+from jaxtyping import PRNGKeyArray, PyTree
+
+from . import nn as mnn
+from .nn import heads
+
+
+TorsoFactory = Callable[[int, int, PRNGKeyArray], mnn.AbstractSequenceModel]
+
+TORSOS: dict[str, TorsoFactory] = {
+    "gru": lambda i, f, key: mnn.RNN(mnn.GRUCell(in_features=i, features=f, key=key)),
+    "lstm": lambda i, f, key: mnn.RNN(mnn.LSTMCell(in_features=i, features=f, key=key)),
+    "lru": lambda i, f, key: mnn.Memoroid(
+        mnn.LRUCell(in_features=i, features=f, hidden_dim=f, key=key)
+    ),
+    "mlp": lambda i, f, key: mnn.SequenceModelWrapper(
+        mnn.MLP(in_features=i, features=(f,), key=key)
+    ),
+}
+"""Torso factories `(in_features, features, key) -> sequence model`, by name."""
+
+
+def make_torso(
+    name: str, *, in_features: int, features: int, key: PRNGKeyArray
+) -> mnn.AbstractSequenceModel:
+    """Build the torso called `name` (one of `TORSOS`)."""
+    if name not in TORSOS:
+        raise ValueError(
+            f"unknown torso {name!r}; choose one of: {', '.join(sorted(TORSOS))}."
+        )
+    return TORSOS[name](in_features, features, key)
+
+
+def actor_critic(
+    env: Environment,
+    env_params: PyTree[Any],
+    *,
+    torso: str = "gru",
+    features: int = 64,
+    key: PRNGKeyArray,
+) -> tuple[mnn.Network, mnn.Network]:
+    """An actor (`heads.Categorical`) and a critic (`heads.VNetwork`) for a
+    discrete-action environment, each with its own torso called `torso`.
+
+    Each network flattens the observation, embeds it with a one-layer `MLP` of
+    width `features`, runs the torso (`features` wide) and applies its head.
+    """
+    action_space = env.action_space(env_params)
+    if not hasattr(action_space, "n"):
+        raise ValueError(
+            f"actor_critic: the environment's action space must be discrete; "
+            f"got {type(action_space).__name__}."
+        )
+    obs_dim = math.prod(env.observation_space(env_params).shape)
+
+    def network(key, head):
+        k_embed, k_torso, k_head = jr.split(key, 3)
+        embed = mnn.MLP(in_features=obs_dim, features=(features,), key=k_embed)
+        extractor = mnn.FeatureExtractor(eqx.nn.Sequential([mnn.Flatten(), embed]))
+        body = make_torso(torso, in_features=features, features=features, key=k_torso)
+        return mnn.Network(extractor, body, head(k_head))
+
+    k_actor, k_critic = jr.split(key)
+    actor = network(
+        k_actor,
+        lambda k: heads.Categorical(
+            in_features=features, action_dim=int(action_space.n), key=k
+        ),
+    )
+    critic = network(k_critic, lambda k: heads.VNetwork(in_features=features, key=k))
+    return actor, critic

@@ -1,0 +1,478 @@
+"""`PPO`: proximal policy optimisation with any torso, recurrent or not."""
+
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.lax as lax
+import jax.numpy as jnp
+import jax.random as jr
+import jax.tree_util as jtu
+import optax
+from gymnax.environments.environment import Environment
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+
+from ..envs import EpisodeStatistics
+from ..nn import Network, Timestep
+from ._returns import gae
+from ._rollout import batch_init_carry, first_timestep, reset_envs, step_once
+
+
+ScalarLike = float | Float[Array, ""]
+
+
+class PPOConfig(eqx.Module):
+    """Hyperparameters of `PPO`; every field has a default, so `PPOConfig()` works.
+
+    Integers fix array shapes and are static. Floats may be given as JAX scalars,
+    so that a sweep over them is one `eqx.filter_vmap`.
+
+    - `num_envs` (32): parallel environments; `num_steps` (128): steps per
+      environment per rollout; so one update uses `num_envs * num_steps` steps.
+    - `num_minibatches` (4): whole environment trajectories are split into this
+      many minibatches (it must divide `num_envs`), so recurrent torsos replay
+      each sequence from the carry it started the rollout with.
+    - `update_epochs` (4): passes over the rollout per update.
+    - `gamma` (0.99), `gae_lambda` (0.95): discount and GAE $\\lambda$.
+    - `clip_coefficient` (0.2): the ratio clip $\\epsilon$, also used to clip
+      the value loss when `clip_value_loss` (True).
+    - `entropy_coefficient` (0.01), `value_coefficient` (0.5): loss weights.
+    - `normalize_advantage` (True): per-minibatch advantage normalisation.
+    """
+
+    num_envs: int = eqx.field(static=True, default=32)
+    num_steps: int = eqx.field(static=True, default=128)
+    num_minibatches: int = eqx.field(static=True, default=4)
+    update_epochs: int = eqx.field(static=True, default=4)
+    gamma: ScalarLike = 0.99
+    gae_lambda: ScalarLike = 0.95
+    clip_coefficient: ScalarLike = 0.2
+    entropy_coefficient: ScalarLike = 0.01
+    value_coefficient: ScalarLike = 0.5
+    normalize_advantage: bool = eqx.field(static=True, default=True)
+    clip_value_loss: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"PPOConfig: `{name}` must be a positive integer; got {value!r}."
+                )
+        if self.num_envs % self.num_minibatches:
+            raise ValueError(
+                f"PPOConfig: `num_minibatches` ({self.num_minibatches}) must divide "
+                f"`num_envs` ({self.num_envs}): minibatches are whole environment "
+                "trajectories."
+            )
+        for name in ("gamma", "gae_lambda"):
+            value = getattr(self, name)
+            if isinstance(value, int | float) and not 0.0 <= value <= 1.0:
+                raise ValueError(
+                    f"PPOConfig: `{name}` must lie in [0, 1]; got {value}."
+                )
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps per update: `num_envs * num_steps`."""
+        return self.num_envs * self.num_steps
+
+
+class PPOState(eqx.Module):
+    """The whole training state of `PPO`: a PyTree, so it can be vmapped over
+    seeds, checkpointed with `eqx.tree_serialise_leaves`, and resumed exactly.
+
+    Leaves with a leading `num_envs` axis: `env_state`, `timestep` (the next
+    input, one step per environment), `actor_carry`, `critic_carry`.
+    """
+
+    actor: Network
+    critic: Network
+    opt_state: PyTree[Any]
+    env_state: PyTree[Any]
+    timestep: Timestep
+    actor_carry: PyTree[Array]
+    critic_carry: PyTree[Array]
+    key: PRNGKeyArray
+    step: Int[Array, ""]
+
+
+class _Rollout(eqx.Module):
+    timestep: Timestep  # leaves (time, env, ...)
+    action: Array
+    log_prob: Float[Array, "*time env"]
+    value: Float[Array, "*time env"]
+    reward: Float[Array, "*time env"]
+    terminated: Bool[Array, "*time env"]
+    truncated: Bool[Array, "*time env"]
+    final_value: Float[Array, "*time env"]
+    info: dict[str, Array]
+
+
+class PPO(eqx.Module):
+    """Proximal policy optimisation (Schulman et al. 2017) for discrete actions.
+
+    The actor and the critic are separate `Network`s whose torsos may be any
+    sequence model: recurrent (`RNN`, `Memoroid`, ...) or feed-forward
+    (`SequenceModelWrapper`, empty carry). There is one PPO: the recurrent case
+    is the general one.
+
+    - Each rollout stores the carries its environments started with, and the
+      update replays every environment's whole trajectory from that carry, with
+      the episode starts inside it as resets.
+    - Time limits are not terminations: where an episode is truncated, the
+      target bootstraps from the critic's value of `info["final_observation"]`
+      (computed with the carry of that episode); only `terminated` zeroes it.
+    - `init`, `train` and `evaluate` are pure and jitted, so
+      `eqx.filter_vmap` over seeds (or over array-valued hyperparameters) works.
+
+    **Arguments:** `config` (`PPOConfig`), `env` (any gymnax `Environment`),
+    `env_params`, `actor` (a `Network` with a policy head such as
+    `heads.Categorical`), `critic` (a `Network` with `heads.VNetwork`),
+    `optimizer` (an optax transformation, applied to actor and critic together).
+    """
+
+    config: PPOConfig
+    env: Environment = eqx.field(static=True)
+    env_params: PyTree[Any]
+    actor: Network
+    critic: Network
+    optimizer: optax.GradientTransformation = eqx.field(static=True)
+
+    def __init__(
+        self,
+        *,
+        config: PPOConfig = PPOConfig(),
+        env: Environment,
+        env_params: PyTree[Any],
+        actor: Network,
+        critic: Network,
+        optimizer: optax.GradientTransformation,
+    ):
+        if not isinstance(env, EpisodeStatistics):
+            env = EpisodeStatistics(env)
+        self.config = config
+        self.env = env
+        self.env_params = env_params
+        self.actor = actor
+        self.critic = critic
+        self.optimizer = optimizer
+
+    # ------------------------------------------------------------------ init
+    @eqx.filter_jit
+    def init(self, key: PRNGKeyArray) -> PPOState:
+        """A fresh training state: environments reset, carries at their start."""
+        key, reset_key = jr.split(key)
+        n = self.config.num_envs
+        obs, env_state = reset_envs(self.env, self.env_params, reset_key, n)
+        action_shape = self.env.action_space(self.env_params).shape
+        params = eqx.filter((self.actor, self.critic), eqx.is_inexact_array)
+        with jax.numpy_dtype_promotion("standard"):
+            opt_state = self.optimizer.init(params)
+        return PPOState(
+            actor=self.actor,
+            critic=self.critic,
+            opt_state=opt_state,
+            env_state=env_state,
+            timestep=first_timestep(obs, action_shape, jnp.int32),
+            actor_carry=batch_init_carry(self.actor, n),
+            critic_carry=batch_init_carry(self.critic, n),
+            key=key,
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    # ----------------------------------------------------------------- train
+    def train(
+        self, state: PPOState, num_steps: int
+    ) -> tuple[PPOState, dict[str, Float[Array, " updates"]]]:
+        """Train for at least `num_steps` environment steps (rounded up to whole
+        updates of `config.batch_size` steps).
+
+        **Returns:** `(state, metrics)`; `metrics[name]` has one entry per update:
+        `"return"` and `"length"` (mean over the episodes completed during that
+        update's rollout, NaN if none completed), `"step"` (environment steps so
+        far), and the losses, `"entropy"`, `"approx_kl"`, `"clip_fraction"`.
+        """
+        if not isinstance(num_steps, int) or num_steps <= 0:
+            raise ValueError(
+                f"PPO.train: `num_steps` must be a positive integer; got {num_steps!r}."
+            )
+        num_updates = math.ceil(num_steps / self.config.batch_size)
+        return _train(self, state, num_updates)
+
+    def _rollout(self, state: PPOState) -> tuple[PPOState, _Rollout, Array]:
+        def step(state: PPOState, _):
+            key, act_key, env_key = jr.split(state.key, 3)
+            (actor_carry, critic_carry), (action, log_prob, value) = jax.vmap(
+                _act, in_axes=(None, None, 0, 0, 0, 0)
+            )(
+                state.actor,
+                state.critic,
+                state.actor_carry,
+                state.critic_carry,
+                state.timestep,
+                jr.split(act_key, self.config.num_envs),
+            )
+            env_state, timestep, reward, terminated, truncated, info = step_once(
+                self.env, self.env_params, env_key, state.env_state, action
+            )
+            final_value = lax.cond(
+                jnp.any(truncated),
+                lambda: jax.vmap(_value, in_axes=(None, 0, 0))(
+                    state.critic,
+                    critic_carry,
+                    eqx.tree_at(
+                        lambda t: (t.obs, t.reset),
+                        timestep,
+                        (info["final_observation"], jnp.zeros_like(truncated)),
+                    ),
+                ),
+                lambda: jnp.zeros_like(reward),
+            )
+            data = _Rollout(
+                timestep=state.timestep,
+                action=action,
+                log_prob=log_prob,
+                value=value,
+                reward=reward,
+                terminated=terminated,
+                truncated=truncated,
+                final_value=final_value,
+                info={
+                    k: info[k]
+                    for k in (
+                        "returned_episode",
+                        "returned_episode_return",
+                        "returned_episode_length",
+                    )
+                },
+            )
+            state = eqx.tree_at(
+                lambda s: (
+                    s.env_state,
+                    s.timestep,
+                    s.actor_carry,
+                    s.critic_carry,
+                    s.key,
+                ),
+                state,
+                (env_state, timestep, actor_carry, critic_carry, key),
+            )
+            return state, data
+
+        state, rollout = lax.scan(step, state, None, length=self.config.num_steps)
+        last_value = jax.vmap(_value, in_axes=(None, 0, 0))(
+            state.critic, state.critic_carry, state.timestep
+        )
+        return state, rollout, last_value
+
+    def _loss(self, params, batch):
+        actor, critic = params
+        cfg = self.config
+        actor_carry, critic_carry, data, advantages, returns = batch
+        timestep = data.timestep
+        _, dist = jax.vmap(actor)(actor_carry, timestep)
+        _, values = jax.vmap(critic)(critic_carry, timestep)
+        log_prob = dist.log_prob(data.action)
+        entropy = jnp.mean(dist.entropy())
+        log_ratio = log_prob - data.log_prob
+        ratio = jnp.exp(log_ratio)
+        if cfg.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        clipped = jnp.clip(ratio, 1 - cfg.clip_coefficient, 1 + cfg.clip_coefficient)
+        policy_loss = -jnp.mean(jnp.minimum(ratio * advantages, clipped * advantages))
+        value_loss = (values - returns) ** 2
+        if cfg.clip_value_loss:
+            clipped_values = data.value + jnp.clip(
+                values - data.value, -cfg.clip_coefficient, cfg.clip_coefficient
+            )
+            value_loss = jnp.maximum(value_loss, (clipped_values - returns) ** 2)
+        value_loss = 0.5 * jnp.mean(value_loss)
+        loss = (
+            policy_loss
+            + cfg.value_coefficient * value_loss
+            - cfg.entropy_coefficient * entropy
+        )
+        aux = {
+            "loss/policy": policy_loss,
+            "loss/value": value_loss,
+            "entropy": entropy,
+            "approx_kl": jnp.mean((ratio - 1) - log_ratio),
+            "clip_fraction": jnp.mean(
+                (jnp.abs(ratio - 1) > cfg.clip_coefficient).astype(jnp.float32)
+            ),
+        }
+        return loss, aux
+
+    def _update(self, state: PPOState, _) -> tuple[PPOState, dict[str, Array]]:
+        cfg = self.config
+        actor_carry0, critic_carry0 = state.actor_carry, state.critic_carry
+        state, rollout, last_value = self._rollout(state)
+
+        # Targets, per environment over time: (time, env) arrays.
+        next_values = jnp.concatenate([rollout.value[1:], last_value[None]])
+        next_values = jnp.where(rollout.truncated, rollout.final_value, next_values)
+        done = rollout.terminated | rollout.truncated
+        advantages, returns = jax.vmap(
+            gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1
+        )(
+            rollout.reward,
+            rollout.value,
+            next_values,
+            rollout.terminated,
+            done,
+            cfg.gamma,
+            cfg.gae_lambda,
+        )
+
+        # Minibatches are whole environment trajectories: env-major sequences.
+        env_major = lambda x: jnp.swapaxes(x, 0, 1)
+        data = jtu.tree_map(env_major, eqx.filter(rollout, eqx.is_array))
+        batch = (actor_carry0, critic_carry0, data, env_major(advantages))
+        batch = batch + (env_major(returns),)
+        grad_fn = eqx.filter_value_and_grad(self._loss, has_aux=True)
+
+        def minibatch_step(carry, minibatch):
+            params, opt_state = carry
+            (_, aux), grads = grad_fn(params, minibatch)
+            # optax, like the environments, runs under standard promotion.
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = self.optimizer.update(
+                    eqx.filter(grads, eqx.is_inexact_array),
+                    opt_state,
+                    eqx.filter(params, eqx.is_inexact_array),
+                )
+            return (eqx.apply_updates(params, updates), opt_state), aux
+
+        def epoch(carry, key):
+            permutation = jr.permutation(key, cfg.num_envs)
+            shuffled = jtu.tree_map(lambda x: x[permutation], batch)
+            minibatches = jtu.tree_map(
+                lambda x: x.reshape((cfg.num_minibatches, -1) + x.shape[1:]),
+                shuffled,
+            )
+            return lax.scan(minibatch_step, carry, minibatches)
+
+        key, epoch_key = jr.split(state.key)
+        params, static = eqx.partition((state.actor, state.critic), eqx.is_array)
+        (params, opt_state), aux = lax.scan(
+            lambda c, k: epoch(c, k),
+            (params, state.opt_state),
+            jr.split(epoch_key, cfg.update_epochs),
+        )
+        actor, critic = eqx.combine(params, static)
+        state = eqx.tree_at(
+            lambda s: (s.actor, s.critic, s.opt_state, s.key, s.step),
+            state,
+            (actor, critic, opt_state, key, state.step + cfg.batch_size),
+        )
+        metrics = {k: jnp.mean(v) for k, v in aux.items()}
+        metrics.update(_episode_metrics(rollout.info))
+        metrics["step"] = state.step
+        return state, metrics
+
+    # -------------------------------------------------------------- evaluate
+    @eqx.filter_jit
+    def evaluate(
+        self,
+        state: PPOState,
+        key: PRNGKeyArray,
+        num_episodes: int,
+        deterministic: bool = True,
+    ) -> dict[str, Float[Array, " episodes"]]:
+        """Run `num_episodes` episodes (one per parallel environment) with the
+        current policy, greedy when `deterministic`, from fresh environments and
+        carries. Returns `{"return": (num_episodes,), "length": (num_episodes,)}`.
+        """
+        return evaluate_policy(
+            self.env,
+            self.env_params,
+            state.actor,
+            key,
+            num_episodes,
+            deterministic,
+        )
+
+
+def _act(actor, critic, actor_carry, critic_carry, timestep, key):
+    sequence = jtu.tree_map(lambda x: x[None], timestep)
+    actor_carry, dist = actor(actor_carry, sequence)
+    critic_carry, value = critic(critic_carry, sequence)
+    action = dist.sample(seed=key)
+    return (actor_carry, critic_carry), (action[0], dist.log_prob(action)[0], value[0])
+
+
+def _value(critic, carry, timestep) -> Float[Array, ""]:
+    _, value = critic(carry, jtu.tree_map(lambda x: x[None], timestep))
+    return value[0]
+
+
+def _episode_metrics(info: dict[str, Array]) -> dict[str, Array]:
+    """Means over the episodes that ended during a rollout (NaN if none did)."""
+    ended = info["returned_episode"]
+    count = jnp.sum(ended.astype(jnp.float32))
+    mean = lambda x: jnp.where(
+        count > 0, jnp.sum(jnp.where(ended, x, 0.0)) / jnp.maximum(count, 1.0), jnp.nan
+    )
+    return {
+        "return": mean(info["returned_episode_return"]),
+        "length": mean(info["returned_episode_length"].astype(jnp.float32)),
+        "episodes": count,
+    }
+
+
+def _train_impl(algo: PPO, state: PPOState, num_updates: int):
+    return lax.scan(lambda s, _: algo._update(s, None), state, None, length=num_updates)
+
+
+# Counts traces of the jitted training loop (one per configuration; tested).
+_train_traced = eqx.debug.assert_max_traces(_train_impl, max_traces=None)
+_train = eqx.filter_jit(_train_traced)
+
+
+def evaluate_policy(
+    env: Environment,
+    env_params: PyTree[Any],
+    actor: Network,
+    key: PRNGKeyArray,
+    num_episodes: int,
+    deterministic: bool = True,
+) -> dict[str, Float[Array, " episodes"]]:
+    """Run one episode in each of `num_episodes` fresh environments with `actor`.
+
+    Stops when every episode has ended. Returns per-episode `"return"` and
+    `"length"`.
+    """
+    reset_key, key = jr.split(key)
+    obs, env_state = reset_envs(env, env_params, reset_key, num_episodes)
+    timestep = first_timestep(obs, env.action_space(env_params).shape, jnp.int32)
+    carry = batch_init_carry(actor, num_episodes)
+    zeros = jnp.zeros((num_episodes,), jnp.float32)
+    running = jnp.ones((num_episodes,), bool)
+
+    def policy(carry, timestep, key):
+        carry, dist = actor(carry, jtu.tree_map(lambda x: x[None], timestep))
+        action = dist.mode() if deterministic else dist.sample(seed=key)
+        return carry, action[0]
+
+    def cond(loop):
+        return jnp.any(loop[4])
+
+    def body(loop):
+        key, env_state, timestep, carry, running, returns, lengths = loop
+        key, act_key, env_key = jr.split(key, 3)
+        carry, action = jax.vmap(policy)(
+            carry, timestep, jr.split(act_key, num_episodes)
+        )
+        env_state, timestep, reward, terminated, truncated, _ = step_once(
+            env, env_params, env_key, env_state, action
+        )
+        returns = returns + jnp.where(running, reward, 0.0)
+        lengths = lengths + running.astype(jnp.float32)
+        running = running & ~(terminated | truncated)
+        return key, env_state, timestep, carry, running, returns, lengths
+
+    loop = (key, env_state, timestep, carry, running, zeros, zeros)
+    *_, returns, lengths = lax.while_loop(cond, body, loop)
+    return {"return": returns, "length": lengths}
