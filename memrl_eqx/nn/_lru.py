@@ -1,6 +1,7 @@
 """`LRUCell`: the Linear Recurrent Unit (Orvieto et al. 2023) as a monoid."""
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -45,6 +46,7 @@ class LRUCell(AbstractMemoroidCell):
     in_features: int = eqx.field(static=True)
     features: int = eqx.field(static=True)
     hidden_dim: int = eqx.field(static=True)
+    window: ClassVar[int] = 1
 
     def __init__(
         self,

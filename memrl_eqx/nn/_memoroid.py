@@ -22,6 +22,31 @@ def _select(flag: Bool[Array, " time"], on_true: Element, on_false: Element):
     return jtu.tree_map(leaf, on_true, on_false)
 
 
+def _windows(
+    history: Float[Array, "window_1 in_features"],
+    xs: Float[Array, "time in_features"],
+    resets: Bool[Array, " time"],
+) -> tuple[
+    Float[Array, "time window in_features"], Float[Array, "window_1 in_features"]
+]:
+    """Each step's window of the last `window` inputs, and the new history.
+
+    Rows from before the latest episode start of a step are zeroed. The history
+    belongs to the episode in progress when the chunk begins; the returned one
+    is zero where it precedes the last step's episode.
+    """
+    k = history.shape[0] + 1
+    full = jnp.concatenate([history, xs])
+    episode = jnp.cumsum(resets.astype(jnp.int32))
+    full_episode = jnp.concatenate([jnp.zeros((k - 1,), jnp.int32), episode])
+    index = jnp.arange(xs.shape[0])[:, None] + jnp.arange(k)[None, :]
+    same = full_episode[index] == episode[:, None]
+    windows = jnp.where(same[..., None], full[index], 0.0)
+    tail_same = full_episode[full.shape[0] - (k - 1) :] == episode[-1]
+    new_history = jnp.where(tail_same[:, None], full[full.shape[0] - (k - 1) :], 0.0)
+    return windows, new_history
+
+
 class Memoroid(AbstractSequenceModel):
     """Runs a monoid cell over a sequence with a *resettable* scan.
 
@@ -60,7 +85,13 @@ class Memoroid(AbstractSequenceModel):
             )
 
     def init_carry(self) -> Element:
-        return self.cell.identity()
+        """The cell's identity element; for a cell with an input window, the pair
+        `(identity, history)` with `history` the previous `window - 1` inputs
+        (zeros at an episode start)."""
+        if self.cell.window == 1:
+            return self.cell.identity()
+        history = jnp.zeros((self.cell.window - 1, self.cell.in_features))
+        return self.cell.identity(), history
 
     def _operator(self, left, right):
         (a, flag_a), (b, flag_b) = left, right
@@ -75,10 +106,15 @@ class Memoroid(AbstractSequenceModel):
         resets: Bool[Array, " time"],
     ) -> tuple[Element, Float[Array, "time out_features"]]:
         check_sequence(type(self.cell).__name__, xs, resets, self.cell.in_features)
-        elements = jax.vmap(self.cell.lift)(xs)
+        if self.cell.window == 1:
+            state, inputs = carry, xs
+        else:
+            state, history = carry
+            inputs, history = _windows(history, xs, resets)
+        elements = jax.vmap(self.cell.lift)(inputs)
         if self.scan == "associative":
             elements = jtu.tree_map(
-                lambda c, e: jnp.concatenate([c[None], e]), carry, elements
+                lambda c, e: jnp.concatenate([c[None], e]), state, elements
             )
             flags = jnp.concatenate([jnp.zeros((1,), bool), resets])
             states, _ = lax.associative_scan(self._operator, (elements, flags))
@@ -90,7 +126,8 @@ class Memoroid(AbstractSequenceModel):
                 state = reset_carry(reset, element, self.cell.combine(state, element))
                 return state, state
 
-            _, states = lax.scan(step, carry, (elements, resets))
-        new_carry = jtu.tree_map(lambda s: s[-1], states)
-        ys = jax.vmap(self.cell.read)(states, xs)
+            _, states = lax.scan(step, state, (elements, resets))
+        new_state = jtu.tree_map(lambda s: s[-1], states)
+        ys = jax.vmap(self.cell.read)(states, inputs)
+        new_carry = new_state if self.cell.window == 1 else (new_state, history)
         return new_carry, ys

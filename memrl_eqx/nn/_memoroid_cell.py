@@ -3,7 +3,7 @@
 import abc
 
 import equinox as eqx
-from equinox import AbstractVar
+from equinox import AbstractClassVar, AbstractVar
 from jaxtyping import Array, Float
 
 from .._custom_types import Element
@@ -23,9 +23,20 @@ class AbstractMemoroidCell(eqx.Module):
     `Memoroid` vmaps them over time. Because `combine` is associative, `Memoroid`
     can aggregate a sequence in $O(\\log T)$ depth with an associative scan, and
     the result equals the step-by-step recurrence.
+
+    **Input windows.** A cell whose step looks at the last `window` inputs (a
+    causal convolution, as in mLSTM and Mamba2) sets the class variable
+    `window > 1`; `lift` and `read` then receive `x` of shape
+    `(window, in_features)`, oldest first, the last row being the current input.
+    `Memoroid` keeps the previous `window - 1` inputs in its carry and zeroes
+    every row from before the latest episode start, so the window never crosses
+    an episode boundary and chunked or step-by-step runs see the same windows.
+    Cells without a window set `window = 1` and receive `x` of shape
+    `(in_features,)`.
     """
 
     in_features: AbstractVar[int]
+    window: AbstractClassVar[int]
 
     @abc.abstractmethod
     def identity(self) -> Element:

@@ -1,30 +1,30 @@
 """Every sequence model in the package, built small, for the shared contract tests.
 
-A new model joins every contract test by adding one line here.
+Each model family lists its models in a `tests/nn/zoo_<family>.py` file as a dict
+`MODELS = {name: factory(key) -> sequence model}` with `in_features=IN` and
+`features=OUT`; this module merges them, so a new model joins every contract test
+by adding one line to its family's zoo.
 """
+
+import importlib
+import pathlib
+
+import jax
 
 import memrl_eqx.nn as mnn
 
+from .zoo_core import IN as IN, OUT as OUT
 
-IN, OUT = 5, 6
 
-SEQUENCE_MODELS = {
-    "gru": lambda key: mnn.RNN(mnn.GRUCell(in_features=IN, features=OUT, key=key)),
-    "lstm": lambda key: mnn.RNN(mnn.LSTMCell(in_features=IN, features=OUT, key=key)),
-    "lru": lambda key: mnn.Memoroid(
-        mnn.LRUCell(in_features=IN, features=OUT, hidden_dim=7, key=key)
-    ),
-    "lru_sequential": lambda key: mnn.Memoroid(
-        mnn.LRUCell(in_features=IN, features=OUT, hidden_dim=7, key=key),
-        scan="sequential",
-    ),
-    "mlp": lambda key: mnn.SequenceModelWrapper(
-        mnn.MLP(in_features=IN, features=(8, OUT), key=key)
-    ),
-}
+SEQUENCE_MODELS = {}
+for _path in sorted(pathlib.Path(__file__).parent.glob("zoo_*.py")):
+    _module = importlib.import_module(f"{__package__}.{_path.stem}")
+    _duplicates = SEQUENCE_MODELS.keys() & _module.MODELS.keys()
+    assert not _duplicates, f"{_path.name} redefines {_duplicates}"
+    SEQUENCE_MODELS.update(_module.MODELS)
 
 MEMOROID_MODELS = {
     name: make
     for name, make in SEQUENCE_MODELS.items()
-    if isinstance(make(__import__("jax").random.key(0)), mnn.Memoroid)
+    if isinstance(make(jax.random.key(0)), mnn.Memoroid)
 }

@@ -181,6 +181,20 @@ def test_wrong_feature_size_names_in_features(name, getkey):
         )
 
 
+def test_window_never_crosses_an_episode_start(getkey):
+    """A windowed cell's window holds zeros, not the previous episode's inputs,
+    right after a reset: equal to a fresh run from the initial carry."""
+    model = SEQUENCE_MODELS["windowed_test_cell"](getkey())
+    xs = jr.normal(getkey(), (T, IN))
+    resets = jnp.zeros(T, bool).at[6].set(True)
+    _, ys = _jit(model)(model.init_carry(), xs, resets)
+    _, fresh = _jit(model)(model.init_carry(), xs[6:], resets[6:])
+    assert tree_allclose(ys[6:], fresh, rtol=RTOL, atol=ATOL)
+    # And without the reset the window does carry the previous inputs.
+    _, joined = _jit(model)(model.init_carry(), xs, jnp.zeros(T, bool))
+    assert not jnp.allclose(joined[6], fresh[0])
+
+
 @pytest.mark.parametrize("name", sorted(MEMOROID_MODELS))
 def test_memoroid_parallel_equals_sequential(name, getkey):
     """The associative scan equals the step-by-step fold of the same operator
@@ -203,7 +217,8 @@ def test_memoroid_parallel_equals_sequential(name, getkey):
 def test_memoroid_operator_is_associative(name, getkey):
     """(a . b) . c == a . (b . c) on lifted random inputs."""
     cell = MEMOROID_MODELS[name](getkey()).cell
-    a, b, c = (cell.lift(jr.normal(getkey(), (IN,))) for _ in range(3))
+    shape = (IN,) if cell.window == 1 else (cell.window, IN)
+    a, b, c = (cell.lift(jr.normal(getkey(), shape)) for _ in range(3))
     left = cell.combine(cell.combine(a, b), c)
     right = cell.combine(a, cell.combine(b, c))
     assert tree_allclose(left, right, rtol=RTOL, atol=ATOL)

@@ -1,0 +1,30 @@
+"""The walking skeleton's models: GRU, LSTM, LRU and a wrapped MLP."""
+
+import memrl_eqx.nn as mnn
+
+
+IN, OUT = 5, 6
+
+MODELS = {
+    "gru": lambda key: mnn.RNN(mnn.GRUCell(in_features=IN, features=OUT, key=key)),
+    "lstm": lambda key: mnn.RNN(mnn.LSTMCell(in_features=IN, features=OUT, key=key)),
+    "lru": lambda key: mnn.Memoroid(
+        mnn.LRUCell(in_features=IN, features=OUT, hidden_dim=7, key=key)
+    ),
+    "lru_sequential": lambda key: mnn.Memoroid(
+        mnn.LRUCell(in_features=IN, features=OUT, hidden_dim=7, key=key),
+        scan="sequential",
+    ),
+    "mlp": lambda key: mnn.SequenceModelWrapper(
+        mnn.MLP(in_features=IN, features=(8, OUT), key=key)
+    ),
+}
+
+
+def _windowed(key, scan="associative"):
+    from ._windowed_cell import WindowedDecayCell
+
+    return mnn.Memoroid(WindowedDecayCell(IN, OUT, key=key), scan=scan)
+
+
+MODELS["windowed_test_cell"] = _windowed
