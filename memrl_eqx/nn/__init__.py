@@ -3,6 +3,7 @@
 from . import heads as heads
 from ._cell import AbstractCell as AbstractCell
 from ._feature_extractor import FeatureExtractor as FeatureExtractor
+from ._ffn import FFN as FFN
 from ._gru import GRUCell as GRUCell
 from ._layers import Flatten as Flatten, Identity as Identity, OneHot as OneHot
 from ._linear import Linear as Linear
@@ -12,7 +13,13 @@ from ._memoroid import Memoroid as Memoroid
 from ._memoroid_cell import AbstractMemoroidCell as AbstractMemoroidCell
 from ._mlp import MLP as MLP
 from ._network import Network as Network
+from ._norm import PreNorm as PreNorm
+from ._residual import Residual as Residual
 from ._rnn import RNN as RNN
 from ._sequence_model import AbstractSequenceModel as AbstractSequenceModel
+from ._stack import Stack as Stack
 from ._timestep import Timestep as Timestep
-from ._wrapper import SequenceModelWrapper as SequenceModelWrapper
+from ._wrapper import (
+    as_sequence_model as as_sequence_model,
+    SequenceModelWrapper as SequenceModelWrapper,
+)

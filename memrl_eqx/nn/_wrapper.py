@@ -5,6 +5,7 @@ from collections.abc import Callable
 import jax
 from jaxtyping import Array, Bool, Float
 
+from ._misc import check_sequence
 from ._sequence_model import AbstractSequenceModel
 
 
@@ -29,6 +30,8 @@ class SequenceModelWrapper(AbstractSequenceModel):
     """
 
     module: Callable[[Array], Array]
+    """Applied to each step; if it has an integer `in_features`, inputs are
+    checked against it."""
 
     def init_carry(self) -> tuple[()]:
         return ()
@@ -39,9 +42,21 @@ class SequenceModelWrapper(AbstractSequenceModel):
         xs: Float[Array, "time in_features"],
         resets: Bool[Array, " time"],
     ) -> tuple[tuple[()], Float[Array, "time out_features"]]:
-        if xs.ndim != 2 or resets.shape != xs.shape[:1]:
+        in_features = getattr(self.module, "in_features", None)
+        if isinstance(in_features, int):
+            name = f"SequenceModelWrapper({type(self.module).__name__})"
+            check_sequence(name, xs, resets, in_features)
+        elif xs.ndim != 2 or resets.shape != xs.shape[:1]:
             raise ValueError(
                 "SequenceModelWrapper: expected `xs` of shape (time, features) and "
                 f"`resets` of shape (time,); got {xs.shape} and {resets.shape}."
             )
         return (), jax.vmap(self.module)(xs)
+
+
+def as_sequence_model(module) -> AbstractSequenceModel:
+    """`module` itself if it is a sequence model, else `SequenceModelWrapper(module)`
+    (a per-step module applied at every step, with an empty carry)."""
+    if isinstance(module, AbstractSequenceModel):
+        return module
+    return SequenceModelWrapper(module)

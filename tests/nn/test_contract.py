@@ -172,7 +172,7 @@ def test_wrong_shapes_fail_at_trace_time(name, getkey):
         jax.eval_shape(model, carry, jnp.zeros((T, IN)), jnp.zeros(T))
 
 
-@pytest.mark.parametrize("name", sorted(n for n in SEQUENCE_MODELS if n != "mlp"))
+@models
 def test_wrong_feature_size_names_in_features(name, getkey):
     model = SEQUENCE_MODELS[name](getkey())
     with pytest.raises(ValueError, match="in_features=5"):

@@ -28,3 +28,32 @@ def _windowed(key, scan="associative"):
 
 
 MODELS["windowed_test_cell"] = _windowed
+
+
+def _pre_norm_stack(key):
+    import jax.random as jr
+
+    k1, k2, k3, k4 = jr.split(key, 4)
+    return mnn.Stack(
+        [
+            mnn.MLP(in_features=IN, features=(OUT,), key=k1),
+            mnn.Residual(
+                mnn.PreNorm(
+                    mnn.RNN(mnn.GRUCell(in_features=OUT, features=OUT, key=k2)),
+                    features=OUT,
+                )
+            ),
+            mnn.Residual(
+                mnn.PreNorm(
+                    mnn.Memoroid(
+                        mnn.LRUCell(in_features=OUT, features=OUT, hidden_dim=4, key=k3)
+                    ),
+                    features=OUT,
+                )
+            ),
+            mnn.Residual(mnn.PreNorm(mnn.FFN(features=OUT, key=k4), features=OUT)),
+        ]
+    )
+
+
+MODELS["stack_gru_lru_ffn"] = _pre_norm_stack

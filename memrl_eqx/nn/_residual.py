@@ -1,0 +1,39 @@
+"""`Residual`: a skip connection around a sequence model."""
+
+import jax
+from jaxtyping import Array, Bool, Float
+
+from .._custom_types import Carry
+from ._sequence_model import AbstractSequenceModel
+from ._wrapper import as_sequence_model
+
+
+class Residual(AbstractSequenceModel):
+    """`ys = xs + module(xs)`; the carry is the module's.
+
+    The module must keep the width: its outputs have the shape of `xs`. A
+    per-step module is wrapped in `SequenceModelWrapper`.
+    """
+
+    module: AbstractSequenceModel
+
+    def __init__(self, module):
+        self.module = as_sequence_model(module)
+
+    def init_carry(self) -> Carry:
+        return self.module.init_carry()
+
+    @jax.named_scope("memrl_eqx.nn.Residual")
+    def __call__(
+        self,
+        carry: Carry,
+        xs: Float[Array, "time features"],
+        resets: Bool[Array, " time"],
+    ) -> tuple[Carry, Float[Array, "time features"]]:
+        carry, ys = self.module(carry, xs, resets)
+        if ys.shape != xs.shape:
+            raise ValueError(
+                f"Residual: the wrapped module maps inputs of shape {xs.shape} to "
+                f"{ys.shape}; a residual connection needs equal shapes."
+            )
+        return carry, xs + ys
