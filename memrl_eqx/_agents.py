@@ -29,6 +29,36 @@ TORSOS: dict[str, TorsoFactory] = {
     "mlp": lambda i, f, key: mnn.SequenceModelWrapper(
         mnn.MLP(in_features=i, features=(f,), key=key)
     ),
+    "s5": lambda i, f, key: mnn.Memoroid(
+        mnn.S5Cell(in_features=i, features=f, hidden_dim=f, key=key)
+    ),
+    "min_gru": lambda i, f, key: mnn.Memoroid(
+        mnn.MinGRUCell(in_features=i, features=f, key=key)
+    ),
+    "ffm": lambda i, f, key: mnn.Memoroid(
+        mnn.FFMCell(
+            in_features=i,
+            features=f,
+            memory_size=max(f // 2, 1),
+            context_size=f,
+            key=key,
+        )
+    ),
+    "linear_attention": lambda i, f, key: mnn.Memoroid(
+        mnn.LinearAttentionCell(
+            in_features=i, features=f, num_heads=4, head_dim=max(f // 4, 1), key=key
+        )
+    ),
+    "delta_net": lambda i, f, key: mnn.Memoroid(
+        mnn.DeltaNetCell(
+            in_features=i, features=f, num_heads=4, head_dim=max(f // 4, 1), key=key
+        )
+    ),
+    "gated_delta_net": lambda i, f, key: mnn.Memoroid(
+        mnn.GatedDeltaNetCell(
+            in_features=i, features=f, num_heads=4, head_dim=max(f // 4, 1), key=key
+        )
+    ),
 }
 """Torso factories `(in_features, features, key) -> sequence model`, by name."""
 
