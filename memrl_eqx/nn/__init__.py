@@ -2,20 +2,27 @@
 
 from . import heads as heads
 from ._cell import AbstractCell as AbstractCell
+from ._delta_net import DeltaNetCell as DeltaNetCell
 from ._feature_extractor import FeatureExtractor as FeatureExtractor
+from ._ffm import FFMCell as FFMCell
 from ._ffn import FFN as FFN
+from ._gated_delta_net import GatedDeltaNetCell as GatedDeltaNetCell
+from ._glu import GLU as GLU
 from ._gru import GRUCell as GRUCell
 from ._layers import Flatten as Flatten, Identity as Identity, OneHot as OneHot
 from ._linear import Linear as Linear
+from ._linear_attention import LinearAttentionCell as LinearAttentionCell
 from ._lru import LRUCell as LRUCell
 from ._lstm import LSTMCell as LSTMCell
 from ._memoroid import Memoroid as Memoroid
 from ._memoroid_cell import AbstractMemoroidCell as AbstractMemoroidCell
+from ._mingru import MinGRUCell as MinGRUCell
 from ._mlp import MLP as MLP
 from ._network import Network as Network
 from ._norm import PreNorm as PreNorm
 from ._residual import Residual as Residual
 from ._rnn import RNN as RNN
+from ._s5 import S5Cell as S5Cell
 from ._sequence_model import AbstractSequenceModel as AbstractSequenceModel
 from ._stack import Stack as Stack
 from ._timestep import Timestep as Timestep
