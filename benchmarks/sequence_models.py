@@ -5,6 +5,10 @@ backward pass is the gradient of the mean squared output with respect to the
 model's parameters. Compile time is reported apart from steady state.
 
     python benchmarks/sequence_models.py [--models gru lru] [--lengths 128 1024]
+        [--png tokens_vs_length.png]
+
+With `--png`, also draws forward+backward tokens/s against T for every model
+(log-log), the associative-scan Memoroids beside the sequential RNNs.
 """
 
 import argparse
@@ -37,7 +41,10 @@ def main():
     parser.add_argument("--lengths", nargs="+", type=int, default=[128, 1024])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--png", default=None, help="write a tokens/s-vs-T plot")
     args = parser.parse_args()
+    curves: dict[str, list[tuple[int, float]]] = {}
     B, F = args.batch, args.features
     print(f"machine: {machine()}")
     print(
@@ -53,14 +60,43 @@ def main():
             xs = jr.normal(jr.key(1), (B, T, F))
             resets = jr.bernoulli(jr.key(2), 0.01, (B, T))
             inputs = (params, carry, xs, resets)
-            c_fwd, t_fwd = time_compiled(forward, *inputs)
-            c_bwd, t_bwd = time_compiled(grad, *inputs)
+            c_fwd, t_fwd = time_compiled(forward, *inputs, repeats=args.repeats)
+            c_bwd, t_bwd = time_compiled(grad, *inputs, repeats=args.repeats)
             tokens = B * T
+            curves.setdefault(name, []).append((T, tokens / t_bwd))
             print(
                 f"| {name} | {T} | {tokens / t_fwd:,.0f} | {tokens / t_bwd:,.0f} "
                 f"| {c_fwd:.2f} | {c_bwd:.2f} |",
                 flush=True,
             )
+    if args.png:
+        _plot(args.png, curves, B, F)
+
+
+def _plot(path, curves, batch, features):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for name, points in sorted(curves.items()):
+        lengths, rates = zip(*points)
+        kind = type(
+            memrl_eqx.make_torso(name, in_features=4, features=4, key=jr.key(0))
+        )
+        style = "-" if kind.__name__ == "Memoroid" else "--"
+        ax.plot(lengths, rates, style, marker="o", label=f"{name} ({kind.__name__})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("forward+backward tokens/s")
+    ax.set_title(f"batch {batch}, features {features}, CPU")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
