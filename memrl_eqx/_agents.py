@@ -29,6 +29,25 @@ TORSOS: dict[str, TorsoFactory] = {
     "mlp": lambda i, f, key: mnn.SequenceModelWrapper(
         mnn.MLP(in_features=i, features=(f,), key=key)
     ),
+    "slstm": lambda i, f, key: mnn.RNN(
+        mnn.sLSTMCell(in_features=i, features=f, hidden_dim=f, key=key)
+    ),
+    "shm": lambda i, f, key: mnn.RNN(
+        mnn.SHMCell(in_features=i, features=f, output_features=f, key=key)
+    ),
+    "rtu": lambda i, f, key: mnn.RNN(
+        mnn.RTUCell(in_features=i, features=f, hidden_dim=f, key=key)
+    ),
+    "elman": lambda i, f, key: mnn.RNN(
+        mnn.ElmanCell(in_features=i, features=f, key=key)
+    ),
+    "indrnn": lambda i, f, key: mnn.RNN(
+        mnn.IndRNNCell(in_features=i, features=f, key=key)
+    ),
+    "mgu": lambda i, f, key: mnn.RNN(mnn.MGUCell(in_features=i, features=f, key=key)),
+    "dnc": lambda i, f, key: mnn.RNN(
+        mnn.DNCCell(in_features=i, features=f, hidden_dim=f, key=key)
+    ),
     "s5": lambda i, f, key: mnn.Memoroid(
         mnn.S5Cell(in_features=i, features=f, hidden_dim=f, key=key)
     ),

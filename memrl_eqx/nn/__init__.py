@@ -3,12 +3,15 @@
 from . import heads as heads
 from ._cell import AbstractCell as AbstractCell
 from ._delta_net import DeltaNetCell as DeltaNetCell
+from ._dnc import DNCCell as DNCCell
+from ._elman import ElmanCell as ElmanCell
 from ._feature_extractor import FeatureExtractor as FeatureExtractor
 from ._ffm import FFMCell as FFMCell
 from ._ffn import FFN as FFN
 from ._gated_delta_net import GatedDeltaNetCell as GatedDeltaNetCell
 from ._glu import GLU as GLU
 from ._gru import GRUCell as GRUCell
+from ._indrnn import IndRNNCell as IndRNNCell
 from ._layers import Flatten as Flatten, Identity as Identity, OneHot as OneHot
 from ._linear import Linear as Linear
 from ._linear_attention import LinearAttentionCell as LinearAttentionCell
@@ -16,14 +19,18 @@ from ._lru import LRUCell as LRUCell
 from ._lstm import LSTMCell as LSTMCell
 from ._memoroid import Memoroid as Memoroid
 from ._memoroid_cell import AbstractMemoroidCell as AbstractMemoroidCell
+from ._mgu import MGUCell as MGUCell
 from ._mingru import MinGRUCell as MinGRUCell
 from ._mlp import MLP as MLP
 from ._network import Network as Network
 from ._norm import PreNorm as PreNorm
 from ._residual import Residual as Residual
 from ._rnn import RNN as RNN
+from ._rtu import RTUCell as RTUCell
 from ._s5 import S5Cell as S5Cell
 from ._sequence_model import AbstractSequenceModel as AbstractSequenceModel
+from ._shm import SHMCell as SHMCell
+from ._slstm import sLSTMCell as sLSTMCell
 from ._stack import Stack as Stack
 from ._timestep import Timestep as Timestep
 from ._wrapper import (
