@@ -48,6 +48,13 @@ TORSOS: dict[str, TorsoFactory] = {
     "dnc": lambda i, f, key: mnn.RNN(
         mnn.DNCCell(in_features=i, features=f, hidden_dim=f, key=key)
     ),
+    "mlstm": lambda i, f, key: mnn.Memoroid(
+        mnn.mLSTMCell(in_features=i, features=f, hidden_dim=2 * f, key=key)
+    ),
+    "mamba2": lambda i, f, key: mnn.Memoroid(
+        mnn.Mamba2Cell(in_features=i, features=f, key=key)
+    ),
+    "xlstm": lambda i, f, key: mnn.xLSTM(in_features=i, features=f, key=key),
     "s5": lambda i, f, key: mnn.Memoroid(
         mnn.S5Cell(in_features=i, features=f, hidden_dim=f, key=key)
     ),

@@ -24,7 +24,7 @@ def read_events(path: pathlib.Path) -> list:
     [
         (["train", "--env", "gymnax::CartPol"], "CartPole-v1"),
         (["train", "--env", "nowhere::x"], "gymnax, popgym"),
-        (["train", "--torso", "tcn"], "'gru', 'lru', 'lstm', 'mlp'"),
+        (["train", "--torso", "tcn"], "choose from 'delta_net', 'dnc'"),
         (["train", "--total-steps", "-5"], "positive integer"),
         (["train", "--algorithm", "a2c"], "'ppo'"),
     ],

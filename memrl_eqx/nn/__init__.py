@@ -17,11 +17,13 @@ from ._linear import Linear as Linear
 from ._linear_attention import LinearAttentionCell as LinearAttentionCell
 from ._lru import LRUCell as LRUCell
 from ._lstm import LSTMCell as LSTMCell
+from ._mamba2 import Mamba2Cell as Mamba2Cell
 from ._memoroid import Memoroid as Memoroid
 from ._memoroid_cell import AbstractMemoroidCell as AbstractMemoroidCell
 from ._mgu import MGUCell as MGUCell
 from ._mingru import MinGRUCell as MinGRUCell
 from ._mlp import MLP as MLP
+from ._mlstm import mLSTMCell as mLSTMCell
 from ._network import Network as Network
 from ._norm import PreNorm as PreNorm
 from ._residual import Residual as Residual
@@ -37,3 +39,4 @@ from ._wrapper import (
     as_sequence_model as as_sequence_model,
     SequenceModelWrapper as SequenceModelWrapper,
 )
+from ._xlstm import xLSTM as xLSTM

@@ -57,3 +57,11 @@ def _pre_norm_stack(key):
 
 
 MODELS["stack_gru_lru_ffn"] = _pre_norm_stack
+
+
+def _xlstm(key):
+    # One mLSTM block and one sLSTM block (with its gated MLP), 8 wide.
+    return mnn.xLSTM(in_features=IN, features=8, num_blocks=2, num_heads=2, key=key)
+
+
+MODELS["xlstm"] = _xlstm
