@@ -11,3 +11,18 @@ def tree_allclose(x, y, *, rtol=1e-5, atol=1e-6):
 def tree_max_abs_diff(x, y) -> float:
     diffs = jtu.tree_map(lambda a, b: jnp.max(jnp.abs(a - b)), x, y)
     return float(max(jtu.tree_leaves(diffs), default=0.0))
+
+
+def reference_loop(step, init, xs, resets):
+    """A plain step-by-step loop over `step(carry, x) -> (carry, y)`; a reset
+    starts over from `init`. The reference that step cells are compared with."""
+    import jax
+
+    step = jax.jit(step)
+    carry, ys = init, []
+    for x, reset in zip(xs, resets):
+        if reset:
+            carry = init
+        carry, y = step(carry, x)
+        ys.append(y)
+    return jnp.stack(ys)

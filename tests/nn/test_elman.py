@@ -1,31 +1,18 @@
 """`ElmanCell`: $h' = \\tanh(W x + U h + b)$, checked against a plain loop."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 
 import memrl_eqx.nn as mnn
 from memrl_eqx.nn._elman import ElmanCell
 
-from ..helpers import tree_allclose
+from ..helpers import reference_loop, tree_allclose
 
 
 T, IN, F = 16, 3, 4
 # Two float32 evaluations of the same formula, in different orders.
 RTOL = ATOL = 1e-5
-
-
-def _reference(step, init, xs, resets):
-    """A plain step-by-step loop; a reset starts over from `init`."""
-    step = jax.jit(step)
-    carry, ys = init, []
-    for x, reset in zip(xs, resets):
-        if reset:
-            carry = init
-        carry, y = step(carry, x)
-        ys.append(y)
-    return jnp.stack(ys)
 
 
 def test_matches_reference_recurrence(getkey):
@@ -37,7 +24,7 @@ def test_matches_reference_recurrence(getkey):
         h = jnp.tanh(cell.weight_ih @ x + cell.weight_hh @ h + cell.bias)
         return h, h
 
-    expected = _reference(step, jnp.zeros(F), xs, resets)
+    expected = reference_loop(step, jnp.zeros(F), xs, resets)
     rnn = mnn.RNN(cell)
     _, ys = eqx.filter_jit(rnn)(rnn.init_carry(), xs, resets)
     assert ys.shape == (T, F)

@@ -9,24 +9,12 @@ import pytest
 import memrl_eqx.nn as mnn
 from memrl_eqx.nn._indrnn import IndRNNCell
 
-from ..helpers import tree_allclose
+from ..helpers import reference_loop, tree_allclose
 
 
 T, IN, F = 16, 3, 4
 # Two float32 evaluations of the same formula, in different orders.
 RTOL = ATOL = 1e-5
-
-
-def _reference(step, init, xs, resets):
-    """A plain step-by-step loop; a reset starts over from `init`."""
-    step = jax.jit(step)
-    carry, ys = init, []
-    for x, reset in zip(xs, resets):
-        if reset:
-            carry = init
-        carry, y = step(carry, x)
-        ys.append(y)
-    return jnp.stack(ys)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +47,7 @@ def test_matches_reference_recurrence(activation, recurrent_max, getkey):
         h = activation(cell.weight_ih @ x + u * h + cell.bias)
         return h, h
 
-    expected = _reference(step, jnp.zeros(F), xs, resets)
+    expected = reference_loop(step, jnp.zeros(F), xs, resets)
     rnn = mnn.RNN(cell)
     _, ys = eqx.filter_jit(rnn)(rnn.init_carry(), xs, resets)
     assert tree_allclose(ys, expected, rtol=RTOL, atol=ATOL)

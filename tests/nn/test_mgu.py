@@ -8,24 +8,12 @@ import jax.random as jr
 import memrl_eqx.nn as mnn
 from memrl_eqx.nn._mgu import MGUCell
 
-from ..helpers import tree_allclose
+from ..helpers import reference_loop, tree_allclose
 
 
 T, IN, F = 16, 3, 4
 # Two float32 evaluations of the same formula, in different orders.
 RTOL = ATOL = 1e-5
-
-
-def _reference(step, init, xs, resets):
-    """A plain step-by-step loop; a reset starts over from `init`."""
-    step = jax.jit(step)
-    carry, ys = init, []
-    for x, reset in zip(xs, resets):
-        if reset:
-            carry = init
-        carry, y = step(carry, x)
-        ys.append(y)
-    return jnp.stack(ys)
 
 
 def test_matches_reference_recurrence(getkey):
@@ -43,7 +31,7 @@ def test_matches_reference_recurrence(getkey):
 
     # Start from a non-zero carry, so that the first episode also tests the gate.
     h0 = jr.normal(getkey(), (F,))
-    expected = _reference(step, jnp.zeros(F), xs[5:], resets[5:])
+    expected = reference_loop(step, jnp.zeros(F), xs[5:], resets[5:])
     _, first = jax.jit(step)(h0, xs[0])
     rnn = mnn.RNN(cell)
     _, ys = eqx.filter_jit(rnn)(h0, xs, resets)

@@ -14,7 +14,7 @@ import pytest
 import memrl_eqx.nn as mnn
 from memrl_eqx.nn._rtu import RTUCell
 
-from ..helpers import tree_allclose
+from ..helpers import reference_loop, tree_allclose
 
 
 T, IN, F, H = 16, 3, 5, 4
@@ -23,19 +23,7 @@ T, IN, F, H = 16, 3, 5, 4
 RTOL = ATOL = 1e-5
 
 
-def _reference(step, init, xs, resets):
-    """A plain step-by-step loop; a reset starts over from `init`."""
-    step = jax.jit(step)
-    carry, ys = init, []
-    for x, reset in zip(xs, resets):
-        if reset:
-            carry = init
-        carry, y = step(carry, x)
-        ys.append(y)
-    return jnp.stack(ys)
-
-
-def test_matches_complex_reference(getkey):
+def test_matches_complexreference_loop(getkey):
     cell = RTUCell(in_features=IN, features=F, hidden_dim=H, key=getkey())
     xs = jr.normal(getkey(), (T, IN)) * 2
     resets = jnp.zeros(T, bool).at[jnp.array([0, 9])].set(True)
@@ -52,7 +40,7 @@ def test_matches_complex_reference(getkey):
         y = cell.weight_out @ jnp.concatenate([z.real, z.imag]) + cell.bias_out
         return z, y
 
-    expected = _reference(step, jnp.zeros(H, jnp.complex64), xs, resets)
+    expected = reference_loop(step, jnp.zeros(H, jnp.complex64), xs, resets)
     rnn = mnn.RNN(cell)
     _, ys = eqx.filter_jit(rnn)(rnn.init_carry(), xs, resets)
     assert ys.shape == (T, F) and ys.dtype == jnp.float32
