@@ -79,7 +79,8 @@ def _plot(path, curves, batch, features):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for name, points in sorted(curves.items()):
         lengths, rates = zip(*points)
         kind = type(
