@@ -9,6 +9,7 @@ from ._feature_extractor import FeatureExtractor as FeatureExtractor
 from ._ffm import FFMCell as FFMCell
 from ._ffn import FFN as FFN
 from ._gated_delta_net import GatedDeltaNetCell as GatedDeltaNetCell
+from ._gated_residual import GatedResidual as GatedResidual
 from ._glu import GLU as GLU
 from ._gru import GRUCell as GRUCell
 from ._indrnn import IndRNNCell as IndRNNCell
@@ -25,7 +26,9 @@ from ._mingru import MinGRUCell as MinGRUCell
 from ._mlp import MLP as MLP
 from ._mlstm import mLSTMCell as mLSTMCell
 from ._network import Network as Network
-from ._norm import PreNorm as PreNorm
+from ._norm import PostNorm as PostNorm, PreNorm as PreNorm
+from ._projection import Projection as Projection
+from ._repeat import Repeat as Repeat
 from ._residual import Residual as Residual
 from ._rnn import RNN as RNN
 from ._rtu import RTUCell as RTUCell

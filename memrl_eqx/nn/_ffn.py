@@ -36,6 +36,11 @@ class FFN(eqx.Module):
         self.down = Linear(hidden, features, scale=1.0, key=k2)
         self.activation = activation
 
+    @property
+    def in_features(self) -> int:
+        """The width of the inputs and outputs."""
+        return self.up.in_features
+
     def __call__(
         self, x: Float[Array, " features"], *, key: PRNGKeyArray | None = None
     ) -> Float[Array, " features"]:

@@ -84,6 +84,11 @@ class Memoroid(AbstractSequenceModel):
                 f"got {self.scan!r}."
             )
 
+    @property
+    def in_features(self) -> int:
+        """The width of the inputs (the cell's `in_features`)."""
+        return self.cell.in_features
+
     def init_carry(self) -> Element:
         """The cell's identity element; for a cell with an input window, the pair
         `(identity, history)` with `history` the previous `window - 1` inputs

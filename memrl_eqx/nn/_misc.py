@@ -41,3 +41,22 @@ def check_sequence(name: str, xs: Array, resets: Array, in_features: int) -> Non
 def default_floating_dtype():
     """float64 when x64 is enabled, else float32 (as equinox does)."""
     return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32  # pyright: ignore
+
+
+def infer_features(name: str, module, features: int | None) -> int:
+    """`features` if given, else the width of `module`'s inputs.
+
+    The width is read from an integer `in_features` attribute, which every cell,
+    `RNN`, `Memoroid`, attention layer, `Linear`, `MLP`, `FFN`, `GLU` and every
+    block wrapping one of them has. Raises a `ValueError` naming `name` if it
+    cannot be inferred.
+    """
+    if features is not None:
+        return features
+    in_features = getattr(module, "in_features", None)
+    if isinstance(in_features, int):
+        return in_features
+    raise ValueError(
+        f"{name}: cannot infer the width from a {type(module).__name__}; pass "
+        "`features=` (the width of the inputs)."
+    )

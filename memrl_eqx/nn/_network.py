@@ -33,8 +33,16 @@ class Network(eqx.Module):
         """The torso's carry at the start of an episode."""
         return self.torso.init_carry()
 
-    def __call__(self, carry: Carry, timestep: Timestep) -> tuple[Carry, Any]:
+    def __call__(
+        self, carry: Carry, timestep: Timestep, *head_args: Any, **head_kwargs: Any
+    ) -> tuple[Carry, Any]:
+        """Run the network over one sequence of timesteps.
+
+        Extra arguments go to the head: `critic(carry, timestep, actions)` for a
+        Q(s, a) head, `actor(carry, timestep, temperature=0.0)` for a
+        `SquashedGaussian`.
+        """
         reset: Bool[Array, " time"] = timestep.reset
         features = jax.vmap(self.feature_extractor)(timestep)
         carry, hidden = self.torso(carry, features, reset)
-        return carry, self.head(hidden)
+        return carry, self.head(hidden, *head_args, **head_kwargs)

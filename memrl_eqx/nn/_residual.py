@@ -20,6 +20,11 @@ class Residual(AbstractSequenceModel):
     def __init__(self, module):
         self.module = as_sequence_model(module)
 
+    @property
+    def in_features(self) -> int | None:
+        """The width of the inputs, if the wrapped module declares it."""
+        return getattr(self.module, "in_features", None)
+
     def init_carry(self) -> Carry:
         return self.module.init_carry()
 

@@ -34,6 +34,11 @@ class RNN(AbstractSequenceModel):
     cell: AbstractCell
     unroll: int = eqx.field(static=True, default=1)
 
+    @property
+    def in_features(self) -> int:
+        """The width of the inputs (the cell's `in_features`)."""
+        return self.cell.in_features
+
     def init_carry(self) -> Carry:
         return self.cell.init_carry()
 

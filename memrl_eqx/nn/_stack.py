@@ -2,7 +2,9 @@
 
 from collections.abc import Sequence
 
+import equinox as eqx
 import jax
+import jax.tree_util as jtu
 from jaxtyping import Array, Bool, Float
 
 from .._custom_types import Carry
@@ -10,28 +12,63 @@ from ._sequence_model import AbstractSequenceModel
 from ._wrapper import as_sequence_model
 
 
+def _shared_parameters(blocks: Sequence) -> tuple[int, int] | None:
+    """The first pair of blocks `(i, j)` holding the same parameter array."""
+    owner: dict[int, int] = {}
+    for j, block in enumerate(blocks):
+        for leaf in jtu.tree_leaves(eqx.filter(block, eqx.is_inexact_array)):
+            i = owner.setdefault(id(leaf), j)
+            if i != j:
+                return i, j
+    return None
+
+
 class Stack(AbstractSequenceModel):
-    """Applies `layers` in order; itself a sequence model.
+    """Applies `blocks` in order; itself a sequence model.
 
-    The carry is the tuple of the layers' carries, so chunking and reset isolation
-    hold for the stack whenever they hold for every layer. A per-step module
-    (an `MLP`, an `FFN`) is accepted as a layer and wrapped in
-    `SequenceModelWrapper`.
+    The carry is the tuple of the blocks' carries, so chunking and reset
+    isolation hold for the stack whenever they hold for every block. A per-step
+    module (an `MLP`, an `FFN`, a `Projection`, a `LayerNorm`) is accepted as a
+    block and wrapped in `SequenceModelWrapper`.
 
-    Each layer is its own module with its own parameters: build a deep stack from
-    a function of a key (`Stack([make_block(k) for k in jr.split(key, n)])`);
-    `Stack([block] * n)` would repeat one block's parameters `n` times.
+    Every block must have its own parameters. Repeating one instance, as in
+    `Stack((attention, ffn) * num_layers)`, would silently tie the weights of all
+    the layers, so it is refused unless `share_parameters=True` says that tying
+    is intended. Build `num_layers` independent layers from a function of a key:
+    `Repeat(make_layer, num_layers=..., key=...)` (compiled once, scanned over
+    layers) or `Stack([make_layer(k) for k in jr.split(key, num_layers)])`.
+
+    **Arguments:** `blocks` (a non-empty sequence), `share_parameters` (keyword,
+    default False).
     """
 
-    layers: tuple[AbstractSequenceModel, ...]
+    blocks: tuple[AbstractSequenceModel, ...]
 
-    def __init__(self, layers: Sequence):
-        if len(layers) == 0:
-            raise ValueError("Stack: `layers` must not be empty.")
-        self.layers = tuple(as_sequence_model(layer) for layer in layers)
+    def __init__(self, blocks: Sequence, *, share_parameters: bool = False):
+        if isinstance(blocks, eqx.Module) or len(blocks) == 0:
+            raise ValueError(
+                "Stack: `blocks` must be a non-empty sequence of modules; got "
+                f"{type(blocks).__name__}."
+            )
+        if not share_parameters and (pair := _shared_parameters(blocks)) is not None:
+            i, j = pair
+            raise ValueError(
+                f"Stack: blocks {i} and {j} share parameters (the same "
+                f"{type(blocks[j]).__name__} appears twice, as in "
+                "`(attention, ffn) * num_layers`), which ties their weights. Build "
+                "each layer from its own key, e.g. `Repeat(make_layer, "
+                "num_layers=..., key=...)`, or pass `share_parameters=True` if "
+                "tying is intended."
+            )
+        self.blocks = tuple(as_sequence_model(block) for block in blocks)
+
+    @property
+    def in_features(self) -> int | None:
+        """The width of the inputs, if the first block declares it."""
+        return getattr(self.blocks[0], "in_features", None)
 
     def init_carry(self) -> tuple[Carry, ...]:
-        return tuple(layer.init_carry() for layer in self.layers)
+        return tuple(block.init_carry() for block in self.blocks)
 
     @jax.named_scope("memrl_eqx.nn.Stack")
     def __call__(
@@ -41,7 +78,7 @@ class Stack(AbstractSequenceModel):
         resets: Bool[Array, " time"],
     ) -> tuple[tuple[Carry, ...], Float[Array, "time out_features"]]:
         new_carry = []
-        for layer, layer_carry in zip(self.layers, carry):
-            layer_carry, xs = layer(layer_carry, xs, resets)
-            new_carry.append(layer_carry)
+        for block, block_carry in zip(self.blocks, carry):
+            block_carry, xs = block(block_carry, xs, resets)
+            new_carry.append(block_carry)
         return tuple(new_carry), xs

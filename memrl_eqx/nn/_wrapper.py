@@ -33,6 +33,11 @@ class SequenceModelWrapper(AbstractSequenceModel):
     """Applied to each step; if it has an integer `in_features`, inputs are
     checked against it."""
 
+    @property
+    def in_features(self) -> int | None:
+        """The width of the inputs, if the wrapped module declares it."""
+        return getattr(self.module, "in_features", None)
+
     def init_carry(self) -> tuple[()]:
         return ()
 
