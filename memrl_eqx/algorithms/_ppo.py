@@ -1,5 +1,6 @@
 """`PPO`: proximal policy optimisation with any torso, recurrent or not."""
 
+import dataclasses
 import math
 from typing import Any
 
@@ -14,7 +15,7 @@ from gymnax.environments.environment import Environment
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ..envs import EpisodeStatistics
-from ..nn import Network, Timestep
+from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
 from ._returns import gae
 from ._rollout import batch_init_carry, first_timestep, reset_envs, step_once
 
@@ -192,7 +193,10 @@ class PPO(eqx.Module):
         **Returns:** `(state, metrics)`; `metrics[name]` has one entry per update:
         `"return"` and `"length"` (mean over the episodes completed during that
         update's rollout, NaN if none completed), `"step"` (environment steps so
-        far), and the losses, `"entropy"`, `"approx_kl"`, `"clip_fraction"`.
+        far), the losses (`"loss"` the total, `"loss/policy"`, `"loss/value"`,
+        `"loss/auxiliary"`: the auxiliary losses the networks keep in their carries,
+        such as an `MoE` router's load balancing, see `nn.auxiliary_loss`),
+        `"entropy"`, `"approx_kl"`, `"clip_fraction"`.
         """
         if not isinstance(num_steps, int) or num_steps <= 0:
             raise ValueError(
@@ -272,8 +276,8 @@ class PPO(eqx.Module):
         cfg = self.config
         actor_carry, critic_carry, data, advantages, returns = batch
         timestep = data.timestep
-        _, dist = jax.vmap(actor)(actor_carry, timestep)
-        _, values = jax.vmap(critic)(critic_carry, timestep)
+        actor_carry, dist = jax.vmap(actor)(actor_carry, timestep)
+        critic_carry, values = jax.vmap(critic)(critic_carry, timestep)
         log_prob = dist.log_prob(data.action)
         entropy = jnp.mean(dist.entropy())
         log_ratio = log_prob - data.log_prob
@@ -289,14 +293,20 @@ class PPO(eqx.Module):
             )
             value_loss = jnp.maximum(value_loss, (clipped_values - returns) ** 2)
         value_loss = 0.5 * jnp.mean(value_loss)
+        # Losses the networks accumulate in their carries (e.g. an MoE router's
+        # load balancing), over this minibatch: its carries were cleared before.
+        auxiliary = auxiliary_loss(actor_carry) + auxiliary_loss(critic_carry)
         loss = (
             policy_loss
             + cfg.value_coefficient * value_loss
             - cfg.entropy_coefficient * entropy
+            + auxiliary
         )
         aux = {
+            "loss": loss,
             "loss/policy": policy_loss,
             "loss/value": value_loss,
+            "loss/auxiliary": auxiliary,
             "entropy": entropy,
             "approx_kl": jnp.mean((ratio - 1) - log_ratio),
             "clip_fraction": jnp.mean(
@@ -307,6 +317,12 @@ class PPO(eqx.Module):
 
     def _update(self, state: PPOState, _) -> tuple[PPOState, dict[str, Array]]:
         cfg = self.config
+        # Auxiliary statistics in the carries count this rollout only.
+        state = dataclasses.replace(
+            state,
+            actor_carry=clear_auxiliary(state.actor_carry),
+            critic_carry=clear_auxiliary(state.critic_carry),
+        )
         actor_carry0, critic_carry0 = state.actor_carry, state.critic_carry
         state, rollout, last_value = self._rollout(state)
 

@@ -139,3 +139,26 @@ def test_bad_config_and_arguments():
     state = algo.init(jr.key(0))
     with pytest.raises(ValueError, match="num_steps"):
         algo.train(state, -5)
+
+
+def test_auxiliary_losses_reach_the_ppo_loss():
+    """An MoE torso's load-balancing loss is part of what PPO minimises (the
+    Flax original only logged it); a torso without one adds exactly zero."""
+    moe = _make_ppo("moe_gru")
+    state, metrics = moe.train(moe.init(jr.key(0)), 2 * SMALL.batch_size)
+    auxiliary = metrics["loss/auxiliary"]
+    assert auxiliary.shape == (2,) and jnp.all(auxiliary > 0)
+    # It is the statistics of one minibatch, not of everything seen so far:
+    # with balanced routing it is near its floor, coefficient * (1 + ...).
+    assert jnp.all(auxiliary < 0.1)
+    # And it is in the total loss that is differentiated.
+    cfg = moe.config
+    total = (
+        metrics["loss/policy"]
+        + cfg.value_coefficient * metrics["loss/value"]
+        - cfg.entropy_coefficient * metrics["entropy"]
+        + auxiliary
+    )
+    assert tree_allclose(metrics["loss"], total, rtol=1e-5, atol=1e-6)
+    _, metrics = _make_ppo("gru").train(_make_ppo("gru").init(jr.key(0)), 32)
+    assert jnp.all(metrics["loss/auxiliary"] == 0)
