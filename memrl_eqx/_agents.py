@@ -55,6 +55,29 @@ TORSOS: dict[str, TorsoFactory] = {
         mnn.Mamba2Cell(in_features=i, features=f, key=key)
     ),
     "xlstm": lambda i, f, key: mnn.xLSTM(in_features=i, features=f, key=key),
+    "self_attention": lambda i, f, key: mnn.SelfAttention(
+        in_features=i,
+        features=f,
+        num_heads=4,
+        context_length=64,
+        positional_embedding=mnn.ALiBi(4),
+        key=key,
+    ),
+    "gtrxl": lambda i, f, key: mnn.GTrXL(in_features=i, features=f, key=key),
+    "moe_gru": lambda i, f, key: mnn.MoE(
+        [
+            mnn.RNN(mnn.GRUCell(in_features=i, features=f, key=k))
+            for k in jr.split(key, 4)
+        ],
+        mnn.TopKRouter(in_features=i, num_experts=4, k=2, key=jr.fold_in(key, 4)),
+    ),
+    "rtrl_lru": lambda i, f, key: mnn.RTRL(
+        mnn.Memoroid(
+            mnn.LRUCell(
+                in_features=i, features=f, hidden_dim=f, r_min=0.9, r_max=0.999, key=key
+            )
+        )
+    ),
     "s5": lambda i, f, key: mnn.Memoroid(
         mnn.S5Cell(in_features=i, features=f, hidden_dim=f, key=key)
     ),

@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -40,6 +41,13 @@ class IndRNNCell(AbstractCell):
     features: int = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
     recurrent_max: float | None = eqx.field(static=True)
+    # The parameters of the recurrence and each one's unit axis: the recurrence is
+    # element-wise, so `RTRL` can compute exact online gradients.
+    rtrl_parameters: ClassVar[dict[str, int]] = {
+        "weight_ih": 0,
+        "weight_hh": 0,
+        "bias": 0,
+    }
 
     def __init__(
         self,

@@ -47,6 +47,15 @@ class LRUCell(AbstractMemoroidCell):
     features: int = eqx.field(static=True)
     hidden_dim: int = eqx.field(static=True)
     window: ClassVar[int] = 1
+    # The parameters of the recurrence and each one's unit axis: the recurrence is
+    # element-wise, so `RTRL` can compute exact online gradients.
+    rtrl_parameters: ClassVar[dict[str, int]] = {
+        "nu_log": 0,
+        "theta_log": 0,
+        "gamma_log": 0,
+        "B_re": 0,
+        "B_im": 0,
+    }
 
     def __init__(
         self,

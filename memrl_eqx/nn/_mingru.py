@@ -62,6 +62,9 @@ class MinGRUCell(AbstractMemoroidCell):
     in_features: int = eqx.field(static=True)
     features: int = eqx.field(static=True)
     window: ClassVar[int] = 1
+    # The parameters of the recurrence and each one's unit axis: the recurrence is
+    # element-wise, so `RTRL` can compute exact online gradients.
+    rtrl_parameters: ClassVar[dict[str, int]] = {"weight_z": 0, "weight_h": 0}
 
     def __init__(self, *, in_features: int, features: int, key: PRNGKeyArray):
         for name, value in (("in_features", in_features), ("features", features)):

@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -60,6 +61,13 @@ class RTUCell(AbstractCell):
     hidden_dim: int = eqx.field(static=True)
     eps: float = eqx.field(static=True)
     activation: Callable[[Array], Array] = eqx.field(static=True)
+    # The parameters of the recurrence and each one's unit axis: the recurrence is
+    # element-wise, so `RTRL` can compute exact online gradients.
+    rtrl_parameters: ClassVar[dict[str, int]] = {
+        "nu_log": 0,
+        "theta_log": 0,
+        "B": 1,
+    }
 
     def __init__(
         self,

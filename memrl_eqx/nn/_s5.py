@@ -93,6 +93,15 @@ class S5Cell(AbstractMemoroidCell):
     discretization: Literal["zoh", "bilinear"] = eqx.field(static=True)
     step_rescale: int | float = eqx.field(static=True)
     window: ClassVar[int] = 1
+    # The parameters of the recurrence and each one's unit axis: the recurrence is
+    # element-wise, so `RTRL` can compute exact online gradients.
+    rtrl_parameters: ClassVar[dict[str, int]] = {
+        "Lambda_re": 0,
+        "Lambda_im": 0,
+        "B_re": 0,
+        "B_im": 0,
+        "log_step": 0,
+    }
 
     def __init__(
         self,

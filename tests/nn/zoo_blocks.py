@@ -1,5 +1,5 @@
-"""Blocks in the shared contract tests: GTrXL-style gated layers repeated with
-`Repeat`, and a post-norm stack."""
+"""Blocks in the shared contract tests: gated GRU layers repeated with `Repeat`,
+a post-norm stack, and the GTrXL torso."""
 
 import jax.random as jr
 
@@ -38,4 +38,20 @@ def _post_norm(key):
     )
 
 
-MODELS = {"repeat_gated_gru_ffn": _repeat, "post_norm_lru_ffn": _post_norm}
+def _gtrxl(key):
+    return mnn.GTrXL(
+        in_features=IN,
+        features=OUT,
+        num_layers=2,
+        num_heads=2,
+        context_length=3,
+        memory_length=4,
+        key=key,
+    )
+
+
+MODELS = {
+    "repeat_gated_gru_ffn": _repeat,
+    "post_norm_lru_ffn": _post_norm,
+    "gtrxl": _gtrxl,
+}
