@@ -9,7 +9,7 @@ import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._custom_types import Carry
-from ._misc import infer_features
+from ._misc import check_keeps_shape, infer_features
 from ._sequence_model import AbstractSequenceModel
 from ._wrapper import as_sequence_model
 
@@ -91,9 +91,5 @@ class GatedResidual(AbstractSequenceModel):
         resets: Bool[Array, " time"],
     ) -> tuple[Carry, Float[Array, "time features"]]:
         carry, ys = self.module(carry, xs, resets)
-        if ys.shape != xs.shape:
-            raise ValueError(
-                f"GatedResidual: the wrapped module maps inputs of shape {xs.shape} "
-                f"to {ys.shape}; a gated residual needs equal shapes."
-            )
+        check_keeps_shape("GatedResidual", xs, ys)
         return carry, jax.vmap(self.gate)(xs, self.activation(ys))

@@ -60,3 +60,14 @@ def infer_features(name: str, module, features: int | None) -> int:
         f"{name}: cannot infer the width from a {type(module).__name__}; pass "
         "`features=` (the width of the inputs)."
     )
+
+
+def check_keeps_shape(name: str, xs: Array, ys: Array | jax.ShapeDtypeStruct) -> None:
+    """Raise a `ValueError` naming `name` unless the wrapped model's outputs `ys`
+    have the shape of its inputs `xs` (as a skip connection or a repeated layer
+    needs). Runs at trace time."""
+    if ys.shape != xs.shape:
+        raise ValueError(
+            f"{name}: the wrapped model must keep the shape of its inputs; it maps "
+            f"{xs.shape} to {ys.shape}."
+        )

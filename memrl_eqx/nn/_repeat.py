@@ -11,6 +11,7 @@ import jax.tree_util as jtu
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._custom_types import Carry
+from ._misc import check_keeps_shape
 from ._sequence_model import AbstractSequenceModel
 from ._stack import Stack
 from ._wrapper import as_sequence_model
@@ -97,11 +98,7 @@ class Repeat(AbstractSequenceModel):
         first = eqx.combine(jtu.tree_map(lambda a: a[0], arrays), static)
         first_carry = jtu.tree_map(lambda c: c[0], carry)
         out = eqx.filter_eval_shape(first, first_carry, xs, resets)[1]
-        if out.shape != xs.shape:
-            raise ValueError(
-                f"Repeat: each layer must keep the shape of its inputs to be "
-                f"repeated; it maps {xs.shape} to {out.shape}."
-            )
+        check_keeps_shape("Repeat", xs, out)
 
         def step(xs, layer_and_carry):
             layer_arrays, layer_carry = layer_and_carry

@@ -4,6 +4,7 @@ import jax
 from jaxtyping import Array, Bool, Float
 
 from .._custom_types import Carry
+from ._misc import check_keeps_shape
 from ._sequence_model import AbstractSequenceModel
 from ._wrapper import as_sequence_model
 
@@ -36,9 +37,5 @@ class Residual(AbstractSequenceModel):
         resets: Bool[Array, " time"],
     ) -> tuple[Carry, Float[Array, "time features"]]:
         carry, ys = self.module(carry, xs, resets)
-        if ys.shape != xs.shape:
-            raise ValueError(
-                f"Residual: the wrapped module maps inputs of shape {xs.shape} to "
-                f"{ys.shape}; a residual connection needs equal shapes."
-            )
+        check_keeps_shape("Residual", xs, ys)
         return carry, xs + ys

@@ -46,7 +46,7 @@ def test_gated_residual_starts_near_the_identity(getkey):
 def test_gated_residual_refuses_a_width_change(getkey):
     mlp = mnn.MLP(in_features=F, features=(F + 1,), key=getkey())
     block = mnn.GatedResidual(mlp, key=getkey())
-    with pytest.raises(ValueError, match="equal shapes"):
+    with pytest.raises(ValueError, match="keep the shape"):
         block((), jnp.zeros((T, F)), jnp.zeros(T, bool))
 
 
