@@ -1,5 +1,6 @@
 import random
 
+import equinox as eqx
 import jax
 import jax.random as jr
 import pytest
@@ -29,3 +30,13 @@ class GetKey:
 @pytest.fixture
 def getkey():
     return GetKey(random.randint(0, 2**31 - 1))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop compiled programs after each test module. A worker runs hundreds of
+    modules' worth of models; keeping every executable grew workers to ~5 GB and
+    ended in a crash inside XLA's compiler late in a run."""
+    yield
+    eqx.clear_caches()
+    jax.clear_caches()
