@@ -6,6 +6,8 @@ from . import algorithms as algorithms, envs as envs, nn as nn
 from ._agents import (
     actor_critic as actor_critic,
     make_torso as make_torso,
+    network as network,
+    q_network as q_network,
     TORSOS as TORSOS,
 )
 from ._checkpoint import (

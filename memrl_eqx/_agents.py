@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.random as jr
+import numpy as np
 from gymnax.environments.environment import Environment
 from jaxtyping import PRNGKeyArray, PyTree
 
@@ -123,6 +125,50 @@ def make_torso(
     return TORSOS[name](in_features, features, key)
 
 
+def _action_space(env: Environment, env_params: PyTree[Any]):
+    """`("discrete", n)` or `("continuous", (dim, low, high))`."""
+    space = env.action_space(env_params)
+    if hasattr(space, "n"):
+        return "discrete", int(space.n)
+    if hasattr(space, "low") and len(space.shape) == 1:
+        dim = int(space.shape[0])
+        low = tuple(float(x) for x in np.broadcast_to(np.asarray(space.low), (dim,)))
+        high = tuple(float(x) for x in np.broadcast_to(np.asarray(space.high), (dim,)))
+        return "continuous", (dim, low, high)
+    raise ValueError(
+        f"the environment's action space must be discrete or a 1-d box; got "
+        f"{type(space).__name__} with shape {getattr(space, 'shape', None)}."
+    )
+
+
+def network(
+    env: Environment,
+    env_params: PyTree[Any],
+    head: Callable[[PRNGKeyArray], eqx.Module],
+    *,
+    torso: str = "gru",
+    features: int = 64,
+    layer_norm: bool = False,
+    key: PRNGKeyArray,
+) -> mnn.Network:
+    """One `Network` for `env`: flatten the observation, embed it with a `Linear`
+    layer of width `features` (then `LayerNorm` if `layer_norm`, as PQN wants)
+    and ReLU, run the torso called `torso` (`features` wide), and apply
+    `head(key)`, a head taking `features` inputs.
+    """
+    obs_dim = math.prod(env.observation_space(env_params).shape)
+    k_embed, k_torso, k_head = jr.split(key, 3)
+    # The key an `MLP` of one layer would use, so agents match earlier releases.
+    (k_linear,) = jr.split(k_embed, 1)
+    layers = [mnn.Flatten(), mnn.Linear(obs_dim, features, key=k_linear)]
+    if layer_norm:
+        layers.append(eqx.nn.LayerNorm(features))
+    layers.append(eqx.nn.Lambda(jax.nn.relu))
+    extractor = mnn.FeatureExtractor(eqx.nn.Sequential(layers))
+    body = make_torso(torso, in_features=features, features=features, key=k_torso)
+    return mnn.Network(extractor, body, head(k_head))
+
+
 def actor_critic(
     env: Environment,
     env_params: PyTree[Any],
@@ -131,33 +177,55 @@ def actor_critic(
     features: int = 64,
     key: PRNGKeyArray,
 ) -> tuple[mnn.Network, mnn.Network]:
-    """An actor (`heads.Categorical`) and a critic (`heads.VNetwork`) for a
-    discrete-action environment, each with its own torso called `torso`.
-
-    Each network flattens the observation, embeds it with a one-layer `MLP` of
-    width `features`, runs the torso (`features` wide) and applies its head.
+    """An actor and a critic (`heads.VNetwork`) for PPO, each with its own torso
+    called `torso` (see `network`). The actor's head is `heads.Categorical` for
+    discrete actions and `heads.Gaussian` for continuous ones.
     """
-    action_space = env.action_space(env_params)
-    if not hasattr(action_space, "n"):
-        raise ValueError(
-            f"actor_critic: the environment's action space must be discrete; "
-            f"got {type(action_space).__name__}."
+    kind, spec = _action_space(env, env_params)
+    if kind == "discrete":
+        policy = lambda k: heads.Categorical(
+            in_features=features, action_dim=spec, key=k
         )
-    obs_dim = math.prod(env.observation_space(env_params).shape)
-
-    def network(key, head):
-        k_embed, k_torso, k_head = jr.split(key, 3)
-        embed = mnn.MLP(in_features=obs_dim, features=(features,), key=k_embed)
-        extractor = mnn.FeatureExtractor(eqx.nn.Sequential([mnn.Flatten(), embed]))
-        body = make_torso(torso, in_features=features, features=features, key=k_torso)
-        return mnn.Network(extractor, body, head(k_head))
-
+    else:
+        policy = lambda k: heads.Gaussian(
+            in_features=features, action_dim=spec[0], key=k
+        )
     k_actor, k_critic = jr.split(key)
-    actor = network(
-        k_actor,
-        lambda k: heads.Categorical(
-            in_features=features, action_dim=int(action_space.n), key=k
-        ),
+    kwargs = dict(torso=torso, features=features)
+    actor = network(env, env_params, policy, **kwargs, key=k_actor)
+    critic = network(
+        env,
+        env_params,
+        lambda k: heads.VNetwork(in_features=features, key=k),
+        **kwargs,
+        key=k_critic,
     )
-    critic = network(k_critic, lambda k: heads.VNetwork(in_features=features, key=k))
     return actor, critic
+
+
+def q_network(
+    env: Environment,
+    env_params: PyTree[Any],
+    *,
+    torso: str = "gru",
+    features: int = 64,
+    layer_norm: bool = False,
+    key: PRNGKeyArray,
+) -> mnn.Network:
+    """A Q-network (`heads.DiscreteQNetwork`) for DQN/R2D2 and PQN (which wants
+    `layer_norm=True`), for a discrete-action environment (see `network`)."""
+    kind, spec = _action_space(env, env_params)
+    if kind != "discrete":
+        raise ValueError(
+            "q_network: the environment's action space must be discrete; "
+            f"got a continuous one of dimension {spec[0]}."
+        )
+    return network(
+        env,
+        env_params,
+        lambda k: heads.DiscreteQNetwork(in_features=features, action_dim=spec, key=k),
+        torso=torso,
+        features=features,
+        layer_norm=layer_norm,
+        key=key,
+    )

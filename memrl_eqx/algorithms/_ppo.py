@@ -16,8 +16,17 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
+from ._evaluate import evaluate_policy
 from ._returns import gae
-from ._rollout import batch_init_carry, first_timestep, reset_envs, step_once
+from ._rollout import (
+    add_time_axis,
+    batch_init_carry,
+    EPISODE_INFO,
+    episode_metrics,
+    first_timestep,
+    reset_envs,
+    step_once,
+)
 
 
 ScalarLike = float | Float[Array, ""]
@@ -243,14 +252,7 @@ class PPO(eqx.Module):
                 terminated=terminated,
                 truncated=truncated,
                 final_value=final_value,
-                info={
-                    k: info[k]
-                    for k in (
-                        "returned_episode",
-                        "returned_episode_return",
-                        "returned_episode_length",
-                    )
-                },
+                info={k: info[k] for k in EPISODE_INFO},
             )
             state = eqx.tree_at(
                 lambda s: (
@@ -384,7 +386,7 @@ class PPO(eqx.Module):
             (actor, critic, opt_state, key, state.step + cfg.batch_size),
         )
         metrics = {k: jnp.mean(v) for k, v in aux.items()}
-        metrics.update(_episode_metrics(rollout.info))
+        metrics.update(episode_metrics(rollout.info))
         metrics["step"] = state.step
         return state, metrics
 
@@ -401,18 +403,20 @@ class PPO(eqx.Module):
         current policy, greedy when `deterministic`, from fresh environments and
         carries. Returns `{"return": (num_episodes,), "length": (num_episodes,)}`.
         """
+        actor = state.actor
+
+        def act(carry, timestep, key):
+            carry, dist = actor(carry, add_time_axis(timestep))
+            action = dist.mode() if deterministic else dist.sample(seed=key)
+            return carry, action[0]
+
         return evaluate_policy(
-            self.env,
-            self.env_params,
-            state.actor,
-            key,
-            num_episodes,
-            deterministic,
+            self.env, self.env_params, act, actor.init_carry(), key, num_episodes
         )
 
 
 def _act(actor, critic, actor_carry, critic_carry, timestep, key):
-    sequence = jtu.tree_map(lambda x: x[None], timestep)
+    sequence = add_time_axis(timestep)
     actor_carry, dist = actor(actor_carry, sequence)
     critic_carry, value = critic(critic_carry, sequence)
     action = dist.sample(seed=key)
@@ -420,22 +424,8 @@ def _act(actor, critic, actor_carry, critic_carry, timestep, key):
 
 
 def _value(critic, carry, timestep) -> Float[Array, ""]:
-    _, value = critic(carry, jtu.tree_map(lambda x: x[None], timestep))
+    _, value = critic(carry, add_time_axis(timestep))
     return value[0]
-
-
-def _episode_metrics(info: dict[str, Array]) -> dict[str, Array]:
-    """Means over the episodes that ended during a rollout (NaN if none did)."""
-    ended = info["returned_episode"]
-    count = jnp.sum(ended.astype(jnp.float32))
-    mean = lambda x: jnp.where(
-        count > 0, jnp.sum(jnp.where(ended, x, 0.0)) / jnp.maximum(count, 1.0), jnp.nan
-    )
-    return {
-        "return": mean(info["returned_episode_return"]),
-        "length": mean(info["returned_episode_length"].astype(jnp.float32)),
-        "episodes": count,
-    }
 
 
 def _train_impl(algo: PPO, state: PPOState, num_updates: int):
@@ -445,50 +435,3 @@ def _train_impl(algo: PPO, state: PPOState, num_updates: int):
 # Counts traces of the jitted training loop (one per configuration; tested).
 _train_traced = eqx.debug.assert_max_traces(_train_impl, max_traces=None)
 _train = eqx.filter_jit(_train_traced)
-
-
-def evaluate_policy(
-    env: Environment,
-    env_params: PyTree[Any],
-    actor: Network,
-    key: PRNGKeyArray,
-    num_episodes: int,
-    deterministic: bool = True,
-) -> dict[str, Float[Array, " episodes"]]:
-    """Run one episode in each of `num_episodes` fresh environments with `actor`.
-
-    Stops when every episode has ended. Returns per-episode `"return"` and
-    `"length"`.
-    """
-    reset_key, key = jr.split(key)
-    obs, env_state = reset_envs(env, env_params, reset_key, num_episodes)
-    timestep = first_timestep(obs, env.action_space(env_params).shape, jnp.int32)
-    carry = batch_init_carry(actor, num_episodes)
-    zeros = jnp.zeros((num_episodes,), jnp.float32)
-    running = jnp.ones((num_episodes,), bool)
-
-    def policy(carry, timestep, key):
-        carry, dist = actor(carry, jtu.tree_map(lambda x: x[None], timestep))
-        action = dist.mode() if deterministic else dist.sample(seed=key)
-        return carry, action[0]
-
-    def cond(loop):
-        return jnp.any(loop[4])
-
-    def body(loop):
-        key, env_state, timestep, carry, running, returns, lengths = loop
-        key, act_key, env_key = jr.split(key, 3)
-        carry, action = jax.vmap(policy)(
-            carry, timestep, jr.split(act_key, num_episodes)
-        )
-        env_state, timestep, reward, terminated, truncated, _ = step_once(
-            env, env_params, env_key, env_state, action
-        )
-        returns = returns + jnp.where(running, reward, 0.0)
-        lengths = lengths + running.astype(jnp.float32)
-        running = running & ~(terminated | truncated)
-        return key, env_state, timestep, carry, running, returns, lengths
-
-    loop = (key, env_state, timestep, carry, running, zeros, zeros)
-    *_, returns, lengths = lax.while_loop(cond, body, loop)
-    return {"return": returns, "length": lengths}

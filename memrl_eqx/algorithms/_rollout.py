@@ -2,7 +2,9 @@
 
 from typing import Any
 
+import equinox as eqx
 import jax
+import jax.lax as lax
 import jax.numpy as jnp
 import jax.random as jr
 import jax.tree_util as jtu
@@ -84,3 +86,52 @@ def step_once(
         obs=obs, prev_action=mask(action), prev_reward=mask(reward), reset=reset
     )
     return env_state, timestep, reward, terminated, truncated, info
+
+
+def episode_metrics(info: dict[str, Array]) -> dict[str, Float[Array, ""]]:
+    """Means over the episodes that ended during a batch of steps (NaN if none
+    did), from `EpisodeStatistics`' info: `"return"`, `"length"`, and
+    `"episodes"` (how many ended)."""
+    ended = info["returned_episode"]
+    count = jnp.sum(ended.astype(jnp.float32))
+    mean = lambda x: jnp.where(
+        count > 0, jnp.sum(jnp.where(ended, x, 0.0)) / jnp.maximum(count, 1.0), jnp.nan
+    )
+    return {
+        "return": mean(info["returned_episode_return"]),
+        "length": mean(info["returned_episode_length"].astype(jnp.float32)),
+        "episodes": count,
+    }
+
+
+EPISODE_INFO = (
+    "returned_episode",
+    "returned_episode_return",
+    "returned_episode_length",
+)
+"""The keys of `EpisodeStatistics`' info that `episode_metrics` reads."""
+
+
+def burn_in(
+    network: Network, carry: PyTree[Array], timestep: Timestep, length: int
+) -> tuple[PyTree[Array], Timestep]:
+    """Refresh a stored carry by running `network` over the first `length` steps
+    of `timestep` (R2D2's burn-in), with no gradient into its parameters or the
+    carry. Returns `(carry, rest)`: the carry after those steps and the remaining
+    steps of `timestep`, on which the loss is computed. `length = 0` returns the
+    inputs unchanged.
+    """
+    if length == 0:
+        return carry, timestep
+    head = jtu.tree_map(lambda x: x[:length], timestep)
+    rest = jtu.tree_map(lambda x: x[length:], timestep)
+    frozen = eqx.combine(
+        lax.stop_gradient(eqx.filter(network, eqx.is_inexact_array)), network
+    )
+    carry, _ = frozen.encode(carry, head)
+    return lax.stop_gradient(carry), rest
+
+
+def add_time_axis(timestep: Timestep) -> Timestep:
+    """One step (leaves without a time axis) as a sequence of length 1."""
+    return jtu.tree_map(lambda x: x[None], timestep)

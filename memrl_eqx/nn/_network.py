@@ -4,7 +4,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
-from jaxtyping import Array, Bool
+from jaxtyping import Array, Bool, Float
 
 from .._custom_types import Carry
 from ._feature_extractor import FeatureExtractor
@@ -42,7 +42,18 @@ class Network(eqx.Module):
         Q(s, a) head, `actor(carry, timestep, temperature=0.0)` for a
         `SquashedGaussian`.
         """
+        carry, hidden = self.encode(carry, timestep)
+        return carry, self.head(hidden, *head_args, **head_kwargs)
+
+    def encode(
+        self, carry: Carry, timestep: Timestep
+    ) -> tuple[Carry, Float[Array, "time features"]]:
+        """Run the feature extractor and the torso, not the head: `(carry, hidden)`.
+
+        For burn-in (only the carry is needed) and for evaluating one head on
+        several inputs, e.g. a Q(s, a) head on two sets of actions, with one pass
+        of the torso.
+        """
         reset: Bool[Array, " time"] = timestep.reset
         features = jax.vmap(self.feature_extractor)(timestep)
-        carry, hidden = self.torso(carry, features, reset)
-        return carry, self.head(hidden, *head_args, **head_kwargs)
+        return self.torso(carry, features, reset)
