@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import algorithms as algorithms, envs as envs, nn as nn
+from . import algorithms as algorithms, buffers as buffers, envs as envs, nn as nn
 from ._agents import (
     actor_critic as actor_critic,
     make_torso as make_torso,

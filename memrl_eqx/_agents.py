@@ -14,7 +14,7 @@ import jax
 import jax.random as jr
 import numpy as np
 from gymnax.environments.environment import Environment
-from jaxtyping import PRNGKeyArray, PyTree
+from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from . import nn as mnn
 from .nn import heads
@@ -141,6 +141,13 @@ def _action_space(env: Environment, env_params: PyTree[Any]):
     )
 
 
+class _ReLU(eqx.Module):
+    # A layer without fields (`eqx.nn.Lambda` would make the function a leaf, which
+    # `lax.scan` over a training state cannot carry).
+    def __call__(self, x: Array, *, key: PRNGKeyArray | None = None) -> Array:
+        return jax.nn.relu(x)
+
+
 def network(
     env: Environment,
     env_params: PyTree[Any],
@@ -163,7 +170,7 @@ def network(
     layers = [mnn.Flatten(), mnn.Linear(obs_dim, features, key=k_linear)]
     if layer_norm:
         layers.append(eqx.nn.LayerNorm(features))
-    layers.append(eqx.nn.Lambda(jax.nn.relu))
+    layers.append(_ReLU())
     extractor = mnn.FeatureExtractor(eqx.nn.Sequential(layers))
     body = make_torso(torso, in_features=features, features=features, key=k_torso)
     return mnn.Network(extractor, body, head(k_head))
@@ -229,3 +236,47 @@ def q_network(
         layer_norm=layer_norm,
         key=key,
     )
+
+
+def sac_networks(
+    env: Environment,
+    env_params: PyTree[Any],
+    *,
+    torso: str = "gru",
+    features: int = 64,
+    key: PRNGKeyArray,
+) -> tuple[mnn.Network, mnn.Network]:
+    """An actor and a twin critic for `SAC` (continuous actions) or `SACD`
+    (discrete actions), each with its own torso called `torso` (see `network`).
+
+    - Continuous (a 1-d `Box`): the actor's head is `heads.SquashedGaussian`
+      bounded to the box's `low` and `high`; the critic's is
+      `heads.TwinContinuousQNetwork` with one hidden layer of width `features`
+      (Q(s, a) must be non-linear in the action).
+    - Discrete: the actor's head is `heads.Categorical`; the critic's is a
+      `TwinDiscreteQNetwork` (Q for every action, two critics) with one hidden
+      layer of width `features` per critic, so the twins share only the torso.
+    """
+    from .nn.heads._q import TwinDiscreteQNetwork
+
+    kind, spec = _action_space(env, env_params)
+    if kind == "discrete":
+        policy = lambda k: heads.Categorical(
+            in_features=features, action_dim=spec, key=k
+        )
+        q_head = lambda k: TwinDiscreteQNetwork(
+            in_features=features, action_dim=spec, hidden=(features,), key=k
+        )
+    else:
+        dim, low, high = spec
+        policy = lambda k: heads.SquashedGaussian(
+            in_features=features, action_dim=dim, low=low, high=high, key=k
+        )
+        q_head = lambda k: heads.TwinContinuousQNetwork(
+            in_features=features, action_dim=dim, hidden=(features,), key=k
+        )
+    k_actor, k_critic = jr.split(key)
+    kwargs = dict(torso=torso, features=features)
+    actor = network(env, env_params, policy, **kwargs, key=k_actor)
+    critic = network(env, env_params, q_head, **kwargs, key=k_critic)
+    return actor, critic

@@ -1,4 +1,18 @@
 """Training algorithms: pure, jitted, vmappable over seeds."""
 
+from ._dqn import DQN as DQN, DQNConfig as DQNConfig, DQNState as DQNState
+from ._evaluate import evaluate_policy as evaluate_policy
+from ._exploration import (
+    epsilon_greedy as epsilon_greedy,
+    linear_schedule as linear_schedule,
+)
+from ._offpolicy import Transition as Transition
 from ._ppo import PPO as PPO, PPOConfig as PPOConfig, PPOState as PPOState
-from ._returns import gae as gae
+from ._returns import (
+    gae as gae,
+    inverse_value_rescale as inverse_value_rescale,
+    lambda_returns as lambda_returns,
+    n_step_targets as n_step_targets,
+    value_rescale as value_rescale,
+)
+from ._target import polyak_update as polyak_update
