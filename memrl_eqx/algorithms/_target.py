@@ -18,7 +18,7 @@ def polyak_update(
     tau: float | Float[Array, ""],
     update: bool | Bool[Array, ""] = True,
 ) -> _M:
-    """`target + tau * (online - target)` for every floating-point leaf, where
+    """`(1 - tau) * target + tau * online` for every floating-point leaf, where
     `update` holds, else `target` unchanged.
 
     `tau = 1` copies the online network (a hard update, as in DQN every
@@ -29,7 +29,7 @@ def polyak_update(
     params_online, static = eqx.partition(online, eqx.is_inexact_array)
     params_target = eqx.filter(target, eqx.is_inexact_array)
     mixed = jtu.tree_map(
-        lambda o, t: jnp.where(update, t + tau * (o - t), t).astype(t.dtype),
+        lambda o, t: jnp.where(update, (1 - tau) * t + tau * o, t).astype(t.dtype),
         params_online,
         params_target,
     )
