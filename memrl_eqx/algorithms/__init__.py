@@ -8,6 +8,7 @@ from ._exploration import (
 )
 from ._offpolicy import Transition as Transition
 from ._ppo import PPO as PPO, PPOConfig as PPOConfig, PPOState as PPOState
+from ._pqn import PQN as PQN, PQNConfig as PQNConfig, PQNState as PQNState
 from ._returns import (
     gae as gae,
     inverse_value_rescale as inverse_value_rescale,

@@ -323,12 +323,12 @@ class DQN(eqx.Module):
         )
         return state, metrics
 
-    @eqx.filter_jit
     def warmup(self, state: DQNState, num_steps: int) -> DQNState:
         """Fill the replay with at least `num_steps` environment steps of
-        uniformly random actions (ε = 1), before learning."""
+        uniformly random actions (ε = 1), before learning. (The count is traced,
+        so warmups of any length share one compilation.)"""
         updates = _num_updates("DQN.warmup", num_steps, self.config.steps_per_update)
-        return lax.fori_loop(0, updates, lambda _, s: self._collect(s, 1.0)[0], state)
+        return _warmup(self, state, jnp.asarray(updates, jnp.int32))
 
     # ---------------------------------------------------------------- losses
     def _sequence_loss(self, q_network, target_network, window: Transition, weight):
@@ -505,3 +505,8 @@ def _num_updates(name: str, num_steps: int, per_update: int) -> int:
 @eqx.filter_jit
 def _train(algo: DQN, state: DQNState, num_updates: int):
     return lax.scan(lambda s, _: algo._update(s, None), state, None, length=num_updates)
+
+
+@eqx.filter_jit
+def _warmup(algo: DQN, state: DQNState, num_updates: Int[Array, ""]) -> DQNState:
+    return lax.fori_loop(0, num_updates, lambda _, s: algo._collect(s, 1.0)[0], state)

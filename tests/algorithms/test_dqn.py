@@ -43,7 +43,7 @@ def _make_dqn(torso="gru", config=SMALL, env_id="popgym::RepeatPreviousEasy", ke
     )
 
 
-@pytest.mark.parametrize("torso", ["gru", "lru", "mlp"])
+@pytest.mark.parametrize("torso", ["gru", "mlp"])
 def test_warmup_train_and_evaluate(torso):
     algo = _make_dqn(torso)
     state = algo.init(jr.key(0))
@@ -62,9 +62,11 @@ def test_train_waits_for_the_replay_and_updates_the_target_periodically():
     algo = _make_dqn()
     state = algo.init(jr.key(0))
     # A window holds 2 + 4 + 2 = 8 steps; 2 steps per update per env, so the
-    # replay can first sample after the 4th update.
-    state, metrics = algo.train(state, 6 * SMALL.steps_per_update)
-    learned = np.isfinite(np.asarray(metrics["loss"]))
+    # replay can first sample at the 4th update.
+    three = 3 * SMALL.steps_per_update
+    state, first = algo.train(state, three)
+    state, second = algo.train(state, three)
+    learned = np.isfinite(np.concatenate([first["loss"], second["loss"]]))
     assert learned.tolist() == [False, False, False, True, True, True]
     # The target network is a copy of the online one after every 2nd update
     # (tau = 1): it is, after the 6th.
@@ -72,7 +74,8 @@ def test_train_waits_for_the_replay_and_updates_the_target_periodically():
         eqx.filter(state.target_network, eqx.is_array),
         eqx.filter(state.q_network, eqx.is_array),
     )
-    state, _ = algo.train(state, SMALL.steps_per_update)
+    # After the 9th (the last copy was at the 8th), it lags one update behind.
+    state, _ = algo.train(state, three)
     assert not tree_allclose(
         eqx.filter(state.target_network, eqx.is_array),
         eqx.filter(state.q_network, eqx.is_array),
@@ -128,7 +131,7 @@ def test_tape_sampling_trains():
     config = dataclasses.replace(SMALL, burn_in_length=0, sampling="tape")
     algo = _make_dqn(config=config)
     state = algo.warmup(algo.init(jr.key(0)), 4 * 60)
-    state, metrics = algo.train(state, 2 * SMALL.steps_per_update)
+    state, metrics = algo.train(state, 3 * SMALL.steps_per_update)
     assert jnp.all(jnp.isfinite(metrics["loss"]))
 
 
