@@ -4,6 +4,7 @@ import dataclasses
 import math
 from typing import Any
 
+import distrax
 import equinox as eqx
 import jax
 import jax.lax as lax
@@ -21,6 +22,7 @@ from ._returns import gae
 from ._rollout import (
     add_time_axis,
     batch_init_carry,
+    burn_in,
     EPISODE_INFO,
     episode_metrics,
     first_timestep,
@@ -49,6 +51,19 @@ class PPOConfig(eqx.Module):
       the value loss when `clip_value_loss` (True).
     - `entropy_coefficient` (0.01), `value_coefficient` (0.5): loss weights.
     - `normalize_advantage` (True): per-minibatch advantage normalisation.
+    - `reward_scale` (1.0): rewards are multiplied by it for the value targets
+      and advantages (not for the reported returns); e.g. 0.1 on Pendulum, whose
+      returns are in the thousands.
+    - `clip_actions` (True): continuous actions are clipped to the action box
+      before the environment sees them; the policy's own (unclipped) sample is
+      what is stored and scored. No effect for discrete actions.
+    - `burn_in_length` (0): recurrent burn-in. The state keeps the last
+      `burn_in_length` steps of the previous rollout and the carries from before
+      them; every minibatch sequence first replays those steps (without
+      gradient) with the current parameters, so the carry its loss starts from
+      is the current networks' own, not the stale one of the rollout. Every new
+      step is still trained on. At most `num_steps` (the steps come from the
+      previous rollout alone).
     """
 
     num_envs: int = eqx.field(static=True, default=32)
@@ -62,6 +77,9 @@ class PPOConfig(eqx.Module):
     value_coefficient: ScalarLike = 0.5
     normalize_advantage: bool = eqx.field(static=True, default=True)
     clip_value_loss: bool = eqx.field(static=True, default=True)
+    reward_scale: ScalarLike = 1.0
+    clip_actions: bool = eqx.field(static=True, default=True)
+    burn_in_length: int = eqx.field(static=True, default=0)
 
     def __check_init__(self):
         for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
@@ -70,6 +88,13 @@ class PPOConfig(eqx.Module):
                 raise ValueError(
                     f"PPOConfig: `{name}` must be a positive integer; got {value!r}."
                 )
+        length = self.burn_in_length
+        if not isinstance(length, int) or not 0 <= length <= self.num_steps:
+            raise ValueError(
+                "PPOConfig: `burn_in_length` must be an integer in [0, `num_steps` "
+                f"= {self.num_steps}] (the burn-in steps are the end of the previous "
+                f"rollout); got {length!r}."
+            )
         if self.num_envs % self.num_minibatches:
             raise ValueError(
                 f"PPOConfig: `num_minibatches` ({self.num_minibatches}) must divide "
@@ -82,6 +107,10 @@ class PPOConfig(eqx.Module):
                 raise ValueError(
                     f"PPOConfig: `{name}` must lie in [0, 1]; got {value}."
                 )
+        if isinstance(self.reward_scale, int | float) and not self.reward_scale > 0:
+            raise ValueError(
+                f"PPOConfig: `reward_scale` must be positive; got {self.reward_scale}."
+            )
 
     @property
     def batch_size(self) -> int:
@@ -95,6 +124,14 @@ class PPOState(eqx.Module):
 
     Leaves with a leading `num_envs` axis: `env_state`, `timestep` (the next
     input, one step per environment), `actor_carry`, `critic_carry`.
+
+    With `burn_in_length = L > 0`: `burn_in_timestep`, the last `L` inputs of the
+    previous rollout (leaves `(num_envs, L, ...)`; they lead straight into
+    `timestep`), and `burn_in_actor_carry`, `burn_in_critic_carry`, the carries
+    from before them. Before the first rollout they are `L` copies of the first
+    timestep and the initial carries: the first rollout starts with a reset,
+    which discards whatever carry the burn-in produces. With `L = 0` all three
+    are None.
     """
 
     actor: Network
@@ -106,6 +143,9 @@ class PPOState(eqx.Module):
     critic_carry: PyTree[Array]
     key: PRNGKeyArray
     step: Int[Array, ""]
+    burn_in_timestep: Timestep | None = None
+    burn_in_actor_carry: PyTree[Array] | None = None
+    burn_in_critic_carry: PyTree[Array] | None = None
 
 
 class _Rollout(eqx.Module):
@@ -121,7 +161,8 @@ class _Rollout(eqx.Module):
 
 
 class PPO(eqx.Module):
-    """Proximal policy optimisation (Schulman et al. 2017) for discrete actions.
+    """Proximal policy optimisation (Schulman et al. 2017), for discrete or
+    continuous actions.
 
     The actor and the critic are separate `Network`s whose torsos may be any
     sequence model: recurrent (`RNN`, `Memoroid`, ...) or feed-forward
@@ -130,17 +171,31 @@ class PPO(eqx.Module):
 
     - Each rollout stores the carries its environments started with, and the
       update replays every environment's whole trajectory from that carry, with
-      the episode starts inside it as resets.
+      the episode starts inside it as resets. With `config.burn_in_length > 0`
+      that carry is first refreshed with the current parameters over the end of
+      the previous rollout (see `PPOConfig`).
     - Time limits are not terminations: where an episode is truncated, the
       target bootstraps from the critic's value of `info["final_observation"]`
       (computed with the carry of that episode); only `terminated` zeroes it.
+    - Actions: a `Discrete` space (a head such as `heads.Categorical`) or a 1-d
+      `Box` (`heads.Gaussian`, or `heads.SquashedGaussian` with the box's bounds).
+      A continuous action is stored and scored (its log-probability) as sampled;
+      the environment receives it clipped to the box when `config.clip_actions`,
+      which changes nothing for a `SquashedGaussian` inside the box.
+    - The entropy bonus uses the policy's exact entropy where it has one. A
+      tanh-squashed Gaussian (a distrax `Transformed` whose bijector has a
+      non-constant Jacobian) has none: its entropy `H(base) + E[log|det J(u)|]`
+      is estimated at one reparameterised sample `u` of the base normal per step,
+      unbiased and with a pathwise gradient. (`-log π(a)` of the stored action
+      would not do: its expected gradient under the rollout policy is zero.)
     - `init`, `train` and `evaluate` are pure and jitted, so
       `eqx.filter_vmap` over seeds (or over array-valued hyperparameters) works.
 
-    **Arguments:** `config` (`PPOConfig`), `env` (any gymnax `Environment`),
-    `env_params`, `actor` (a `Network` with a policy head such as
-    `heads.Categorical`), `critic` (a `Network` with `heads.VNetwork`),
-    `optimizer` (an optax transformation, applied to actor and critic together).
+    **Arguments:** `config` (`PPOConfig`), `env` (any gymnax `Environment` whose
+    action space is discrete or a 1-d box), `env_params`, `actor` (a `Network`
+    with a policy head such as `heads.Categorical` or `heads.Gaussian`), `critic`
+    (a `Network` with `heads.VNetwork`), `optimizer` (an optax transformation,
+    applied to actor and critic together).
     """
 
     config: PPOConfig
@@ -160,6 +215,13 @@ class PPO(eqx.Module):
         critic: Network,
         optimizer: optax.GradientTransformation,
     ):
+        space = env.action_space(env_params)
+        if not _is_discrete(space) and len(getattr(space, "shape", ())) != 1:
+            raise ValueError(
+                "PPO: the environment's action space must be discrete or a 1-d box; "
+                f"got {type(space).__name__} with shape "
+                f"{getattr(space, 'shape', None)}."
+            )
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)
         self.config = config
@@ -176,20 +238,38 @@ class PPO(eqx.Module):
         key, reset_key = jr.split(key)
         n = self.config.num_envs
         obs, env_state = reset_envs(self.env, self.env_params, reset_key, n)
-        action_shape = self.env.action_space(self.env_params).shape
+        space = self.env.action_space(self.env_params)
+        action_dtype = jnp.int32 if _is_discrete(space) else jnp.float32
+        timestep = first_timestep(obs, space.shape, action_dtype)
+        actor_carry = batch_init_carry(self.actor, n)
+        critic_carry = batch_init_carry(self.critic, n)
         params = eqx.filter((self.actor, self.critic), eqx.is_inexact_array)
         with jax.numpy_dtype_promotion("standard"):
             opt_state = self.optimizer.init(params)
+        length = self.config.burn_in_length
+        if length:
+            # Any steps would do before the first rollout, which starts with a
+            # reset: copies of the first timestep, from the initial carries.
+            burn_in_state = dict(
+                burn_in_timestep=jtu.tree_map(
+                    lambda x: jnp.repeat(x[:, None], length, axis=1), timestep
+                ),
+                burn_in_actor_carry=actor_carry,
+                burn_in_critic_carry=critic_carry,
+            )
+        else:
+            burn_in_state = {}
         return PPOState(
             actor=self.actor,
             critic=self.critic,
             opt_state=opt_state,
             env_state=env_state,
-            timestep=first_timestep(obs, action_shape, jnp.int32),
-            actor_carry=batch_init_carry(self.actor, n),
-            critic_carry=batch_init_carry(self.critic, n),
+            timestep=timestep,
+            actor_carry=actor_carry,
+            critic_carry=critic_carry,
             key=key,
             step=jnp.zeros((), jnp.int32),
+            **burn_in_state,
         )
 
     # ----------------------------------------------------------------- train
@@ -214,8 +294,32 @@ class PPO(eqx.Module):
         num_updates = math.ceil(num_steps / self.config.batch_size)
         return _train(self, state, num_updates)
 
-    def _rollout(self, state: PPOState) -> tuple[PPOState, _Rollout, Array]:
-        def step(state: PPOState, _):
+    def _env_action(self, action: Array) -> Array:
+        """The action the environment receives: continuous actions clipped to the
+        action box when `config.clip_actions`; otherwise `action` itself."""
+        space = self.env.action_space(self.env_params)
+        if _is_discrete(space) or not self.config.clip_actions:
+            return action
+        bound = lambda b: jnp.broadcast_to(jnp.asarray(b, action.dtype), action.shape)
+        return jnp.clip(action, bound(space.low), bound(space.high))
+
+    def _rollout(
+        self, state: PPOState
+    ) -> tuple[PPOState, _Rollout, Array, tuple[PyTree[Array], PyTree[Array]]]:
+        """`num_steps` steps of every environment. Also returns the carries from
+        before the last `burn_in_length` steps (the rollout's start carries if
+        `burn_in_length` is 0)."""
+        cfg = self.config
+        burn_in_start = cfg.num_steps - cfg.burn_in_length
+
+        def step(carry, t):
+            state, burn_in_carries = carry
+            if cfg.burn_in_length:
+                burn_in_carries = jtu.tree_map(
+                    lambda new, old: jnp.where(t == burn_in_start, new, old),
+                    (state.actor_carry, state.critic_carry),
+                    burn_in_carries,
+                )
             key, act_key, env_key = jr.split(state.key, 3)
             (actor_carry, critic_carry), (action, log_prob, value) = jax.vmap(
                 _act, in_axes=(None, None, 0, 0, 0, 0)
@@ -225,21 +329,21 @@ class PPO(eqx.Module):
                 state.actor_carry,
                 state.critic_carry,
                 state.timestep,
-                jr.split(act_key, self.config.num_envs),
+                jr.split(act_key, cfg.num_envs),
             )
             env_state, timestep, reward, terminated, truncated, info = step_once(
-                self.env, self.env_params, env_key, state.env_state, action
+                self.env,
+                self.env_params,
+                env_key,
+                state.env_state,
+                self._env_action(action),
             )
             final_value = lax.cond(
                 jnp.any(truncated),
                 lambda: jax.vmap(_value, in_axes=(None, 0, 0))(
                     state.critic,
                     critic_carry,
-                    eqx.tree_at(
-                        lambda t: (t.obs, t.reset),
-                        timestep,
-                        (info["final_observation"], jnp.zeros_like(truncated)),
-                    ),
+                    info["final_timestep"],
                 ),
                 lambda: jnp.zeros_like(reward),
             )
@@ -265,23 +369,55 @@ class PPO(eqx.Module):
                 state,
                 (env_state, timestep, actor_carry, critic_carry, key),
             )
-            return state, data
+            return (state, burn_in_carries), data
 
-        state, rollout = lax.scan(step, state, None, length=self.config.num_steps)
+        carries = (state.actor_carry, state.critic_carry)
+        (state, burn_in_carries), rollout = lax.scan(
+            step, (state, carries), jnp.arange(cfg.num_steps)
+        )
         last_value = jax.vmap(_value, in_axes=(None, 0, 0))(
             state.critic, state.critic_carry, state.timestep
         )
-        return state, rollout, last_value
+        return state, rollout, last_value, burn_in_carries
 
-    def _loss(self, params, batch):
+    def _refresh_carries(
+        self,
+        actor: Network,
+        critic: Network,
+        actor_carry: PyTree[Array],
+        critic_carry: PyTree[Array],
+        burn_in_timestep: Timestep | None,
+    ) -> tuple[PyTree[Array], PyTree[Array]]:
+        """The carries a minibatch's loss starts from (leading axis: sequences).
+
+        Without burn-in, the given carries. With it, the carries after running
+        `actor` and `critic` (no gradient) over `burn_in_timestep` (leaves
+        `(sequence, burn_in_length, ...)`) from the given carries, with their
+        auxiliary statistics cleared."""
+        if burn_in_timestep is None:
+            return actor_carry, critic_carry
+        length = self.config.burn_in_length
+
+        def refresh(network, carry):
+            run = lambda c, t: burn_in(network, c, t, length)[0]
+            return clear_auxiliary(jax.vmap(run)(carry, burn_in_timestep))
+
+        return refresh(actor, actor_carry), refresh(critic, critic_carry)
+
+    def _loss(self, params, batch, key):
         actor, critic = params
         cfg = self.config
-        actor_carry, critic_carry, data, advantages, returns = batch
+        actor_carry, critic_carry, burn_in_timestep, data, advantages, returns = batch
+        actor_carry, critic_carry = self._refresh_carries(
+            actor, critic, actor_carry, critic_carry, burn_in_timestep
+        )
         timestep = data.timestep
-        actor_carry, dist = jax.vmap(actor)(actor_carry, timestep)
+        keys = jr.split(key, advantages.shape[0])
+        actor_carry, (log_prob, entropy) = jax.vmap(
+            _policy_terms, in_axes=(None, 0, 0, 0, 0)
+        )(actor, actor_carry, timestep, data.action, keys)
         critic_carry, values = jax.vmap(critic)(critic_carry, timestep)
-        log_prob = dist.log_prob(data.action)
-        entropy = jnp.mean(dist.entropy())
+        entropy = jnp.mean(entropy)
         log_ratio = log_prob - data.log_prob
         ratio = jnp.exp(log_ratio)
         if cfg.normalize_advantage:
@@ -325,8 +461,15 @@ class PPO(eqx.Module):
             actor_carry=clear_auxiliary(state.actor_carry),
             critic_carry=clear_auxiliary(state.critic_carry),
         )
-        actor_carry0, critic_carry0 = state.actor_carry, state.critic_carry
-        state, rollout, last_value = self._rollout(state)
+        if cfg.burn_in_length:
+            # The loss starts from the carries before the previous rollout's last
+            # steps, refreshed over those steps with the current parameters.
+            actor_carry0 = state.burn_in_actor_carry
+            critic_carry0 = state.burn_in_critic_carry
+        else:
+            actor_carry0, critic_carry0 = state.actor_carry, state.critic_carry
+        burn_in_timestep = state.burn_in_timestep
+        state, rollout, last_value, burn_in_carries = self._rollout(state)
 
         # Targets, per environment over time: (time, env) arrays.
         next_values = jnp.concatenate([rollout.value[1:], last_value[None]])
@@ -335,7 +478,7 @@ class PPO(eqx.Module):
         advantages, returns = jax.vmap(
             gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1
         )(
-            rollout.reward,
+            rollout.reward * cfg.reward_scale,
             rollout.value,
             next_values,
             rollout.terminated,
@@ -347,13 +490,24 @@ class PPO(eqx.Module):
         # Minibatches are whole environment trajectories: env-major sequences.
         env_major = lambda x: jnp.swapaxes(x, 0, 1)
         data = jtu.tree_map(env_major, eqx.filter(rollout, eqx.is_array))
-        batch = (actor_carry0, critic_carry0, data, env_major(advantages))
-        batch = batch + (env_major(returns),)
+        if cfg.burn_in_length:
+            # The next update burns in over this rollout's last steps.
+            state = dataclasses.replace(
+                state,
+                burn_in_timestep=jtu.tree_map(
+                    lambda x: x[:, -cfg.burn_in_length :], data.timestep
+                ),
+                burn_in_actor_carry=burn_in_carries[0],
+                burn_in_critic_carry=burn_in_carries[1],
+            )
+        batch = (actor_carry0, critic_carry0, burn_in_timestep, data)
+        batch = batch + (env_major(advantages), env_major(returns))
         grad_fn = eqx.filter_value_and_grad(self._loss, has_aux=True)
 
-        def minibatch_step(carry, minibatch):
+        def minibatch_step(carry, minibatch_and_key):
             params, opt_state = carry
-            (_, aux), grads = grad_fn(params, minibatch)
+            minibatch, key = minibatch_and_key
+            (_, aux), grads = grad_fn(params, minibatch, key)
             # optax, like the environments, runs under standard promotion.
             with jax.numpy_dtype_promotion("standard"):
                 updates, opt_state = self.optimizer.update(
@@ -370,7 +524,9 @@ class PPO(eqx.Module):
                 lambda x: x.reshape((cfg.num_minibatches, -1) + x.shape[1:]),
                 shuffled,
             )
-            return lax.scan(minibatch_step, carry, minibatches)
+            # Keys for sampled entropy estimates (see `PPO`), unused otherwise.
+            keys = jr.split(jr.fold_in(key, 1), cfg.num_minibatches)
+            return lax.scan(minibatch_step, carry, (minibatches, keys))
 
         key, epoch_key = jr.split(state.key)
         params, static = eqx.partition((state.actor, state.critic), eqx.is_array)
@@ -400,25 +556,66 @@ class PPO(eqx.Module):
         deterministic: bool = True,
     ) -> dict[str, Float[Array, " episodes"]]:
         """Run `num_episodes` episodes (one per parallel environment) with the
-        current policy, greedy when `deterministic`, from fresh environments and
-        carries. Returns `{"return": (num_episodes,), "length": (num_episodes,)}`.
+        current policy, from fresh environments and carries: its mode when
+        `deterministic` (for a tanh-squashed Gaussian, the squashed mean), else a
+        sample; continuous actions clipped as in training. Returns
+        `{"return": (num_episodes,), "length": (num_episodes,)}`.
         """
         actor = state.actor
 
         def act(carry, timestep, key):
             carry, dist = actor(carry, add_time_axis(timestep))
-            action = dist.mode() if deterministic else dist.sample(seed=key)
-            return carry, action[0]
+            action = _mode(dist) if deterministic else dist.sample(seed=key)
+            return carry, self._env_action(action[0])
 
         return evaluate_policy(
             self.env, self.env_params, act, actor.init_carry(), key, num_episodes
         )
 
 
+def _is_discrete(space) -> bool:
+    """Whether a gymnax action space is discrete (has a number of actions `n`)."""
+    return hasattr(space, "n")
+
+
+def _has_exact_entropy(dist: distrax.Distribution) -> bool:
+    """False for a transformed distribution whose bijector's Jacobian is not
+    constant (a tanh-squashed Gaussian): distrax has no entropy or mode for it."""
+    return not (
+        isinstance(dist, distrax.Transformed) and not dist.bijector.is_constant_log_det
+    )
+
+
+def _entropy(dist: distrax.Distribution, key: PRNGKeyArray) -> Array:
+    """The entropy of `dist` per step: exact where distrax has it; otherwise (a
+    transformed distribution, `y = f(u)`) `H(u) + log|det J_f(u)|` at one
+    reparameterised sample `u`, an unbiased estimate of `H(y)`."""
+    if _has_exact_entropy(dist):
+        return dist.entropy()
+    u = dist.distribution.sample(seed=key)
+    return dist.distribution.entropy() + dist.bijector.forward_log_det_jacobian(u)
+
+
+def _mode(dist: distrax.Distribution) -> Array:
+    """The deterministic action: the mode, or for a transformed distribution
+    without one, the transformed mode of its base (`tanh(mean)`, rescaled)."""
+    if _has_exact_entropy(dist):
+        return dist.mode()
+    return dist.bijector.forward(dist.distribution.mode())
+
+
+def _policy_terms(actor, carry, timestep, action, key):
+    """One sequence: `(carry, (log_prob, entropy))`, each `(time,)`."""
+    carry, dist = actor(carry, timestep)
+    return carry, (dist.log_prob(action), _entropy(dist, key))
+
+
 def _act(actor, critic, actor_carry, critic_carry, timestep, key):
     sequence = add_time_axis(timestep)
     actor_carry, dist = actor(actor_carry, sequence)
     critic_carry, value = critic(critic_carry, sequence)
+    # The log-probability is `log_prob` of the action, as in the loss (not the
+    # one `sample_and_log_prob` may give), so the first ratio is exactly 1.
     action = dist.sample(seed=key)
     return (actor_carry, critic_carry), (action[0], dist.log_prob(action)[0], value[0])
 

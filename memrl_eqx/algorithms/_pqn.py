@@ -268,12 +268,7 @@ class PQN(eqx.Module):
             # Where a time limit cut the episode, the target bootstraps from the
             # final observation, seen as the episode's next step: with its carry,
             # the action and reward that led there, and no reset.
-            final_timestep = Timestep(
-                obs=info["final_observation"],
-                prev_action=action,
-                prev_reward=reward,
-                reset=jnp.zeros_like(truncated),
-            )
+            final_timestep = info["final_timestep"]
             final_value = lax.cond(
                 jnp.any(truncated),
                 lambda: jnp.max(

@@ -40,12 +40,18 @@ def reset_envs(
 
     Environments are third-party code, so they run under JAX's standard dtype
     promotion whatever the caller's setting (gymnax's CartPole mixes Python floats
-    and integer actions, which strict promotion rejects).
+    and integer actions, which strict promotion rejects). Weakly typed leaves of
+    the result are made strong.
     """
     with jax.numpy_dtype_promotion("standard"):
-        return jax.vmap(env.reset, in_axes=(0, None))(
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
             jr.split(key, num_envs), env_params
         )
+    # Some environments reset to weakly typed leaves (Pendulum's `last_u = 0.0`)
+    # that stepping makes strong: fix the types now, or a second call of a jitted
+    # training loop would see a new input type and compile again.
+    strong = lambda x: x.astype(x.dtype) if eqx.is_array(x) else x
+    return jtu.tree_map(strong, obs), jtu.tree_map(strong, env_state)
 
 
 def step_once(
@@ -67,8 +73,10 @@ def step_once(
     Returns `(env_state, timestep, reward, terminated, truncated, info)`, where
     `timestep` is the next input of the networks: the new observation, with the
     reset flag `terminated | truncated` and the previous action and reward
-    (zeroed where a new episode starts). Runs the environment under standard
-    dtype promotion (see `reset_envs`).
+    (zeroed where a new episode starts). Where the environment reports
+    `info["final_observation"]` (`EpisodeStatistics` does), `info["final_timestep"]`
+    is the input that observation makes, for bootstrapping at time limits. Runs
+    the environment under standard dtype promotion (see `reset_envs`).
     """
     num_envs = action.shape[0]
     with jax.numpy_dtype_promotion("standard"):
@@ -85,6 +93,17 @@ def step_once(
     timestep = Timestep(
         obs=obs, prev_action=mask(action), prev_reward=mask(reward), reset=reset
     )
+    if "final_observation" in info:
+        # The input a network would have seen after the last step of an episode
+        # cut by a time limit: the final observation, the action and reward that
+        # led to it, no reset. Algorithms bootstrap from it.
+        info = dict(info)
+        info["final_timestep"] = Timestep(
+            obs=info["final_observation"],
+            prev_action=action,
+            prev_reward=reward,
+            reset=jnp.zeros_like(reset),
+        )
     return env_state, timestep, reward, terminated, truncated, info
 
 

@@ -162,3 +162,136 @@ def test_auxiliary_losses_reach_the_ppo_loss():
     assert tree_allclose(metrics["loss"], total, rtol=1e-5, atol=1e-6)
     _, metrics = _make_ppo("gru").train(_make_ppo("gru").init(jr.key(0)), 32)
     assert jnp.all(metrics["loss/auxiliary"] == 0)
+
+
+# ---------------------------------------------------------------- burn-in
+
+BURN_IN = PPOConfig(
+    num_envs=4, num_steps=8, num_minibatches=2, update_epochs=2, burn_in_length=3
+)
+
+
+def _params(state):
+    return eqx.filter((state.actor, state.critic), eqx.is_array)
+
+
+def test_burn_in_first_update_equals_no_burn_in():
+    """Every environment's first rollout starts with a reset, so the carry the
+    burn-in produces before it is discarded: the first update is the same with
+    and without burn-in (the second is not, see the next test)."""
+    plain = _make_ppo(config=SMALL)
+    burned = _make_ppo(config=BURN_IN)
+    s_plain, m_plain = plain.train(plain.init(jr.key(0)), SMALL.batch_size)
+    s_burned, m_burned = burned.train(burned.init(jr.key(0)), BURN_IN.batch_size)
+    # Bitwise equal on the machines tried; the tolerance only allows for the
+    # compiler fusing the two programs differently.
+    assert tree_allclose(_params(s_plain), _params(s_burned), rtol=1e-6, atol=1e-7)
+    for name in m_plain:  # ("return" is NaN: no episode ended yet)
+        assert jnp.allclose(
+            m_plain[name], m_burned[name], rtol=1e-6, atol=1e-7, equal_nan=True
+        ), name
+    # The state keeps the last 3 inputs of the rollout (leading into `timestep`)
+    # and the carries from before them.
+    assert s_burned.burn_in_timestep.reset.shape == (4, 3)
+    assert s_plain.burn_in_timestep is None
+    # The second update differs: its loss starts from refreshed carries.
+    s_plain, m_plain = plain.train(s_plain, SMALL.batch_size)
+    s_burned, m_burned = burned.train(s_burned, BURN_IN.batch_size)
+    assert not tree_allclose(m_plain["loss"], m_burned["loss"])
+
+
+def test_burn_in_refreshes_the_carry_with_the_current_parameters():
+    algo = _make_ppo(config=BURN_IN)
+    state0 = algo.init(jr.key(0))
+    state1, _ = algo.train(state0, BURN_IN.batch_size)
+
+    def replay(network, carry, timesteps):
+        # Step by step over the stored steps, for every environment.
+        def one_env(carry, timesteps):
+            for t in range(BURN_IN.burn_in_length):
+                step = jax.tree.map(lambda x: x[t], timesteps)
+                carry, _ = network(carry, jax.tree.map(lambda x: x[None], step))
+            return carry
+
+        return eqx.filter_jit(jax.vmap(one_env))(carry, timesteps)
+
+    tail = state1.burn_in_timestep
+    # Bookkeeping: the parameters that collected the rollout (state0's) take the
+    # stored carry over the stored steps to the carry the rollout ended with.
+    for network, stored, rollout_carry in (
+        (state0.actor, state1.burn_in_actor_carry, state1.actor_carry),
+        (state0.critic, state1.burn_in_critic_carry, state1.critic_carry),
+    ):
+        assert tree_allclose(replay(network, stored, tail), rollout_carry, atol=1e-5)
+    # The carries the next loss starts from are the *current* networks' over the
+    # same steps, which differ from the stale carries of the rollout.
+    refreshed = algo._refresh_carries(
+        state1.actor,
+        state1.critic,
+        state1.burn_in_actor_carry,
+        state1.burn_in_critic_carry,
+        tail,
+    )
+    expected = (
+        replay(state1.actor, state1.burn_in_actor_carry, tail),
+        replay(state1.critic, state1.burn_in_critic_carry, tail),
+    )
+    assert tree_allclose(refreshed, expected, atol=1e-5)
+    stale = (state1.actor_carry, state1.critic_carry)
+    assert not tree_allclose(refreshed, stale, atol=1e-5)
+
+    # And the loss is computed from them: PPO with burn-in, given the stored
+    # carries and steps, has the loss of PPO without burn-in given the refreshed
+    # carries.
+    _, rollout, _, _ = eqx.filter_jit(algo._rollout)(state1)
+    data = jax.tree.map(
+        lambda x: jnp.swapaxes(x, 0, 1), eqx.filter(rollout, eqx.is_array)
+    )
+    advantages = returns = data.reward
+    params = (state1.actor, state1.critic)
+    key = jr.key(5)
+    carries = (state1.burn_in_actor_carry, state1.burn_in_critic_carry)
+    loss, aux = algo._loss(params, carries + (tail, data, advantages, returns), key)
+    plain = _make_ppo(config=SMALL)
+    loss_refreshed, aux_refreshed = plain._loss(
+        params, refreshed + (None, data, advantages, returns), key
+    )
+    loss_stale, _ = plain._loss(params, stale + (None, data, advantages, returns), key)
+    assert tree_allclose(aux, aux_refreshed, atol=1e-5)
+    assert not jnp.allclose(loss, loss_stale)
+
+
+def test_burn_in_is_jittable_and_vmappable():
+    keys = jr.split(jr.key(3), 2)
+
+    def run(key):
+        algo = _make_ppo(config=BURN_IN, key=key)
+        return algo.train(algo.init(key), 3 * BURN_IN.batch_size)
+
+    states, metrics = eqx.filter_jit(eqx.filter_vmap(run))(keys)
+    assert metrics["loss"].shape == (2, 3)
+    for i, key in enumerate(keys):
+        state_i, metrics_i = eqx.filter_jit(run)(key)
+        assert tree_allclose(
+            metrics["loss/value"][i], metrics_i["loss/value"], rtol=1e-4, atol=1e-5
+        )
+        assert tree_allclose(
+            jax.tree.map(lambda x: x[i], states.burn_in_actor_carry),
+            state_i.burn_in_actor_carry,
+            rtol=1e-4,
+            atol=1e-5,
+        )
+
+
+def test_burn_in_over_a_whole_rollout_and_bad_lengths():
+    # burn_in_length = num_steps: the stored carries are the rollout's start ones.
+    config = PPOConfig(num_envs=4, num_steps=4, num_minibatches=2, burn_in_length=4)
+    algo = _make_ppo(config=config)
+    state = algo.init(jr.key(0))
+    start = state.actor_carry
+    state, metrics = algo.train(state, config.batch_size)
+    assert jnp.all(jnp.isfinite(metrics["loss"]))
+    assert tree_allclose(state.burn_in_actor_carry, start, rtol=0, atol=0)
+    for bad in (5, -1):
+        with pytest.raises(ValueError, match="burn_in_length"):
+            PPOConfig(num_envs=4, num_steps=4, num_minibatches=2, burn_in_length=bad)
