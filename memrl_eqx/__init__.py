@@ -8,6 +8,7 @@ from ._agents import (
     make_torso as make_torso,
     network as network,
     q_network as q_network,
+    sac_networks as sac_networks,
     TORSOS as TORSOS,
 )
 from ._checkpoint import (

@@ -257,14 +257,13 @@ def sac_networks(
       `TwinDiscreteQNetwork` (Q for every action, two critics) with one hidden
       layer of width `features` per critic, so the twins share only the torso.
     """
-    from .nn.heads._q import TwinDiscreteQNetwork
 
     kind, spec = _action_space(env, env_params)
     if kind == "discrete":
         policy = lambda k: heads.Categorical(
             in_features=features, action_dim=spec, key=k
         )
-        q_head = lambda k: TwinDiscreteQNetwork(
+        q_head = lambda k: heads.TwinDiscreteQNetwork(
             in_features=features, action_dim=spec, hidden=(features,), key=k
         )
     else:

@@ -16,7 +16,8 @@ import time
 from collections.abc import Sequence
 
 
-ALGORITHMS = ("ppo",)
+ALGORITHMS = ("ppo", "dqn", "r2d2", "pqn", "sac", "sacd")
+CONTINUOUS = ("sac",)  # algorithms for continuous actions; ppo takes both kinds
 DEFAULT_ENV = "popgym::RepeatPreviousEasy"
 
 
@@ -88,9 +89,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         env, env_params = make(args.env)
     except ValueError as error:
         parser.error(f"--env: {error} (`memrl-eqx envs` lists every id)")
-    if not hasattr(env.action_space(env_params), "n"):
-        parser.error(f"--env: {args.env} has continuous actions; ppo needs discrete")
+    discrete = hasattr(env.action_space(env_params), "n")
+    if args.algorithm in CONTINUOUS and discrete:
+        parser.error(
+            f"--env: {args.env} has discrete actions; {args.algorithm} needs "
+            "continuous ones (e.g. --env gymnax::Pendulum-v1)"
+        )
+    if args.algorithm not in CONTINUOUS + ("ppo",) and not discrete:
+        parser.error(
+            f"--env: {args.env} has continuous actions; {args.algorithm} needs "
+            "discrete ones (use ppo or sac)"
+        )
     return _train(args, env, env_params)
+
+
+def _build(args, env, env_params, key):
+    """The algorithm `args.algorithm` with its default configuration, the
+    options given, and networks with the torso `args.torso`.
+
+    Returns `(algo, steps_per_update, warmup_steps)`; a replay method first fills
+    its replay with one batch of windows of random actions.
+    """
+    import optax
+
+    from . import algorithms as A
+    from ._agents import actor_critic, q_network, sac_networks
+
+    nets = dict(torso=args.torso, features=args.features, key=key)
+    common = dict(env=env, env_params=env_params)
+    name, n = args.algorithm, args.num_envs
+    if name == "ppo":
+        actor, critic = actor_critic(env, env_params, **nets)
+        # Minibatches are whole environment trajectories: at most 4, dividing n.
+        config = A.PPOConfig(num_envs=n, num_minibatches=math.gcd(4, n))
+        optimizer = optax.chain(
+            optax.clip_by_global_norm(0.5), optax.adam(args.learning_rate, eps=1e-5)
+        )
+        algo = A.PPO(
+            config=config, actor=actor, critic=critic, optimizer=optimizer, **common
+        )
+        return algo, config.batch_size, 0
+    if name in ("dqn", "r2d2"):
+        config = (
+            A.DQNConfig(num_envs=n, n_step=3)
+            if name == "dqn"
+            else (A.DQNConfig.r2d2(num_envs=n))
+        )
+        optimizer = optax.chain(
+            optax.clip_by_global_norm(1.0), optax.adam(args.learning_rate)
+        )
+        algo = A.DQN(
+            config=config,
+            q_network=q_network(env, env_params, **nets),
+            optimizer=optimizer,
+            **common,
+        )
+        return algo, config.steps_per_update, config.batch_size * config.window_length
+    if name == "pqn":
+        config = A.PQNConfig(num_envs=n)
+        algo = A.PQN(
+            config=config,
+            q_network=q_network(env, env_params, layer_norm=True, **nets),
+            optimizer=optax.chain(
+                optax.clip_by_global_norm(10.0), optax.radam(args.learning_rate)
+            ),
+            **common,
+        )
+        return algo, config.batch_size, 0
+    actor, critic = sac_networks(env, env_params, **nets)
+    config = (A.SACConfig if name == "sac" else A.SACDConfig)(num_envs=n)
+    algo = (A.SAC if name == "sac" else A.SACD)(
+        config=config,
+        actor=actor,
+        critic=critic,
+        optimizer=optax.adam(args.learning_rate),
+        **common,
+    )
+    return algo, config.steps_per_update, config.batch_size * config.window_length
 
 
 def _train(args, env, env_params) -> int:
@@ -98,13 +173,10 @@ def _train(args, env, env_params) -> int:
     import jax.numpy as jnp
     import jax.random as jr
     import numpy as np
-    import optax
     from tensorboardX import SummaryWriter
     from tqdm import tqdm
 
-    from ._agents import actor_critic
     from ._checkpoint import save_checkpoint
-    from .algorithms import PPO, PPOConfig
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{args.algorithm}-{args.torso}-{args.env.split('::')[-1]}-s{args.seed}"
@@ -115,31 +187,21 @@ def _train(args, env, env_params) -> int:
 
     key = jr.key(args.seed)
     net_key, init_key, eval_key = jr.split(key, 3)
-    actor, critic = actor_critic(
-        env, env_params, torso=args.torso, features=args.features, key=net_key
-    )
-    config = PPOConfig(num_envs=args.num_envs)
-    algo = PPO(
-        config=config,
-        env=env,
-        env_params=env_params,
-        actor=actor,
-        critic=critic,
-        optimizer=optax.chain(
-            optax.clip_by_global_norm(0.5), optax.adam(args.learning_rate, eps=1e-5)
-        ),
-    )
-    # Train in equal chunks of whole updates (one compilation), logging between.
-    updates = math.ceil(args.total_steps / config.batch_size)
-    updates_per_chunk = max(1, min(updates, 8))
+    algo, per_update, warmup_steps = _build(args, env, env_params, net_key)
+    # Train in equal chunks of whole updates (one compilation), logging between:
+    # about 32k environment steps per chunk.
+    updates = math.ceil(args.total_steps / per_update)
+    updates_per_chunk = max(1, min(updates, 32_768 // per_update))
     chunks = math.ceil(updates / updates_per_chunk)
-    chunk_steps = updates_per_chunk * config.batch_size
+    chunk_steps = updates_per_chunk * per_update
     total = chunks * chunk_steps
 
     print(f"run directory: {run_dir}", flush=True)
     writer = SummaryWriter(run_dir)
     steps, returns = [], []
     state = algo.init(init_key)
+    if warmup_steps:
+        state = algo.warmup(state, warmup_steps)
     bar = tqdm(
         total=total,
         unit="step",

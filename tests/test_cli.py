@@ -27,6 +27,11 @@ def read_events(path: pathlib.Path) -> list:
         (["train", "--torso", "tcn"], "choose from 'delta_net', 'dnc'"),
         (["train", "--total-steps", "-5"], "positive integer"),
         (["train", "--algorithm", "a2c"], "'ppo'"),
+        (["train", "--algorithm", "sac"], "sac needs continuous ones"),
+        (
+            ["train", "--algorithm", "dqn", "--env", "gymnax::Pendulum-v1"],
+            "dqn needs discrete ones",
+        ),
     ],
 )
 def test_bad_options_fail_with_one_line(argv, message, capsys, tmp_path):
@@ -80,3 +85,29 @@ def test_train_writes_a_complete_run(tmp_path, capsys):
     assert -1.0 <= tags["eval/return"] <= 1.0
     assert (run / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "final evaluation return" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "algorithm, env",
+    [
+        ("dqn", "gymnax::CartPole-v1"),
+        ("r2d2", "popgym::RepeatPreviousEasy"),
+        ("pqn", "gymnax::CartPole-v1"),
+        ("sac", "gymnax::Pendulum-v1"),
+        ("sacd", "gymnax::CartPole-v1"),
+        ("ppo", "gymnax::Pendulum-v1"),
+    ],
+)
+def test_every_algorithm_trains_from_the_command_line(algorithm, env, tmp_path):
+    code = main(
+        ["train", "--algorithm", algorithm, "--env", env, "--torso", "gru"]
+        + ["--total-steps", "600", "--features", "8", "--num-envs", "2"]
+        + ["--eval-episodes", "1", "--logdir", str(tmp_path)]
+    )
+    assert code == 0
+    (run,) = tmp_path.iterdir()
+    rows = [
+        json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert rows and rows[-1]["step"] >= 600
+    assert (run / "checkpoint.eqx").stat().st_size > 0

@@ -16,4 +16,11 @@ from ._returns import (
     n_step_targets as n_step_targets,
     value_rescale as value_rescale,
 )
+from ._sac import (
+    AbstractSoftActorCritic as AbstractSoftActorCritic,
+    SAC as SAC,
+    SACConfig as SACConfig,
+    SACState as SACState,
+)
+from ._sacd import SACD as SACD, SACDConfig as SACDConfig
 from ._target import polyak_update as polyak_update

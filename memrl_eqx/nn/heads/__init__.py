@@ -16,5 +16,8 @@ from ._hl_gauss import (
     HLGaussVNetwork as HLGaussVNetwork,
     two_hot as two_hot,
 )
-from ._q import DiscreteQNetwork as DiscreteQNetwork
+from ._q import (
+    DiscreteQNetwork as DiscreteQNetwork,
+    TwinDiscreteQNetwork as TwinDiscreteQNetwork,
+)
 from ._value import VNetwork as VNetwork
