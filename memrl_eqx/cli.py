@@ -146,7 +146,7 @@ def _build(args, env, env_params, key):
         )
         return algo, config.steps_per_update, config.batch_size * config.window_length
     if name == "pqn":
-        config = A.PQNConfig(num_envs=n)
+        config = A.PQNConfig(num_envs=n, num_minibatches=math.gcd(4, n))
         algo = A.PQN(
             config=config,
             q_network=q_network(env, env_params, layer_norm=True, **nets),

@@ -100,7 +100,7 @@ def test_train_writes_a_complete_run(tmp_path, capsys):
 )
 def test_every_algorithm_trains_from_the_command_line(algorithm, env, tmp_path):
     code = main(
-        ["train", "--algorithm", algorithm, "--env", env, "--torso", "gru"]
+        ["train", "--algorithm", algorithm, "--env", env, "--torso", "mlp"]
         + ["--total-steps", "600", "--features", "8", "--num-envs", "2"]
         + ["--eval-episodes", "1", "--logdir", str(tmp_path)]
     )
