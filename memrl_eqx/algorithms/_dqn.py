@@ -18,7 +18,14 @@ from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network
 from ._evaluate import evaluate_policy
 from ._exploration import epsilon_greedy, linear_schedule
-from ._offpolicy import Acting, collect, episode_starts, start_carry, Transition
+from ._offpolicy import (
+    Acting,
+    check_replay_config,
+    collect,
+    episode_starts,
+    start_carry,
+    Transition,
+)
 from ._returns import inverse_value_rescale, n_step_targets, value_rescale
 from ._rollout import (
     add_time_axis,
@@ -96,43 +103,7 @@ class DQNConfig(eqx.Module):
     rescaling_epsilon: ScalarLike = 1e-3
 
     def __check_init__(self):
-        for name in (
-            "num_envs",
-            "rollout_length",
-            "gradient_steps",
-            "buffer_capacity",
-            "batch_size",
-            "sequence_length",
-            "n_step",
-            "target_update_period",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"DQNConfig: `{name}` must be a positive integer; got {value!r}."
-                )
-        if not isinstance(self.burn_in_length, int) or self.burn_in_length < 0:
-            raise ValueError(
-                "DQNConfig: `burn_in_length` must be a non-negative integer; "
-                f"got {self.burn_in_length!r}."
-            )
-        if self.sampling not in ("segments", "tape"):
-            raise ValueError(
-                "DQNConfig: `sampling` must be 'segments' or 'tape'; "
-                f"got {self.sampling!r}."
-            )
-        if self.sampling == "tape" and self.burn_in_length:
-            raise ValueError(
-                "DQNConfig: tape sampling replays whole episodes from their start, "
-                "so it needs no burn-in; set `burn_in_length=0` (got "
-                f"{self.burn_in_length})."
-            )
-        if self.window_length > self.buffer_capacity:
-            raise ValueError(
-                f"DQNConfig: a replayed window (`burn_in_length + sequence_length + "
-                f"n_step` = {self.window_length}) must fit in `buffer_capacity` "
-                f"({self.buffer_capacity})."
-            )
+        check_replay_config(self, "DQNConfig")
         for name in ("gamma", "tau", "priority_eta"):
             value = getattr(self, name)
             if isinstance(value, int | float) and not 0.0 <= value <= 1.0:

@@ -107,3 +107,58 @@ def episode_starts(transitions: Transition) -> Bool[Array, "*batch"]:
     """Where a stored step begins an episode: the start mask of tape-based
     sampling."""
     return transitions.timestep.reset
+
+
+_REPLAY_INTEGERS = (
+    "num_envs",
+    "rollout_length",
+    "gradient_steps",
+    "buffer_capacity",
+    "batch_size",
+    "sequence_length",
+    "target_update_period",
+)
+
+
+def check_replay_config(config: Any, name: str) -> None:
+    """The checks every replay method's config shares: positive sizes (and
+    `n_step` where there is one), a non-negative `burn_in_length`, `sampling` in
+    {"segments", "tape"} with no burn-in for tape, a window (`config.window_length`)
+    and a rollout that fit in `buffer_capacity`, and `gamma` in [0, 1]. Errors
+    name the config (`name`) and the field."""
+    integers = _REPLAY_INTEGERS + (("n_step",) if hasattr(config, "n_step") else ())
+    for field in integers:
+        value = getattr(config, field)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{name}: `{field}` must be a positive integer; got {value!r}."
+            )
+    value = config.burn_in_length
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"{name}: `burn_in_length` must be a non-negative integer; got {value!r}."
+        )
+    if config.sampling not in ("segments", "tape"):
+        raise ValueError(
+            f"{name}: `sampling` must be 'segments' or 'tape'; got {config.sampling!r}."
+        )
+    if config.sampling == "tape" and config.burn_in_length > 0:
+        raise ValueError(
+            f"{name}: `burn_in_length` must be 0 with `sampling='tape'` (windows "
+            "start at episode starts, from the initial carry, so there is no stored "
+            f"state to refresh); got {config.burn_in_length}."
+        )
+    if config.window_length > config.buffer_capacity:
+        raise ValueError(
+            f"{name}: `buffer_capacity` ({config.buffer_capacity} slots per "
+            f"environment) must hold a window of {config.window_length} steps "
+            "(`burn_in_length + sequence_length` and the steps of the targets)."
+        )
+    if config.rollout_length > config.buffer_capacity:
+        raise ValueError(
+            f"{name}: `rollout_length` ({config.rollout_length}) must not exceed "
+            f"`buffer_capacity` ({config.buffer_capacity})."
+        )
+    value = config.gamma
+    if isinstance(value, int | float) and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: `gamma` must lie in [0, 1]; got {value}.")

@@ -22,7 +22,14 @@ from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
 from ..nn.heads import SquashedGaussian, TwinContinuousQNetwork
 from ._evaluate import evaluate_policy
-from ._offpolicy import Acting, collect, episode_starts, start_carry, Transition
+from ._offpolicy import (
+    Acting,
+    check_replay_config,
+    collect,
+    episode_starts,
+    start_carry,
+    Transition,
+)
 from ._returns import n_step_targets
 from ._rollout import (
     add_time_axis,
@@ -36,55 +43,11 @@ from ._target import polyak_update
 
 ScalarLike = float | Float[Array, ""]
 
-_SAMPLING = ("segments", "tape")
-
 
 def _check_config(config: Any, name: str) -> None:
-    """The checks shared by `SACConfig` and `SACDConfig`."""
-    for field in (
-        "num_envs",
-        "rollout_length",
-        "gradient_steps",
-        "buffer_capacity",
-        "batch_size",
-        "sequence_length",
-        "target_update_period",
-    ):
-        value = getattr(config, field)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"{name}: `{field}` must be a positive integer; got {value!r}."
-            )
-    value = config.burn_in_length
-    if not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"{name}: `burn_in_length` must be a non-negative integer; got {value!r}."
-        )
-    if config.sampling not in _SAMPLING:
-        raise ValueError(
-            f"{name}: `sampling` must be 'segments' or 'tape'; got {config.sampling!r}."
-        )
-    if config.sampling == "tape" and config.burn_in_length > 0:
-        raise ValueError(
-            f"{name}: `burn_in_length` must be 0 with `sampling='tape'` (windows "
-            "start at episode starts, from the initial carry, so there is no stored "
-            f"state to refresh); got {config.burn_in_length}."
-        )
-    window = config.burn_in_length + config.sequence_length + 1
-    if window > config.buffer_capacity:
-        raise ValueError(
-            f"{name}: `buffer_capacity` ({config.buffer_capacity} slots per "
-            f"environment) must hold a window of `burn_in_length + sequence_length "
-            f"+ 1` = {window} steps."
-        )
-    if config.rollout_length > config.buffer_capacity:
-        raise ValueError(
-            f"{name}: `rollout_length` ({config.rollout_length}) must not exceed "
-            f"`buffer_capacity` ({config.buffer_capacity})."
-        )
-    value = config.gamma
-    if isinstance(value, int | float) and not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}: `gamma` must lie in [0, 1]; got {value}.")
+    """The checks shared by `SACConfig` and `SACDConfig`, beyond every replay
+    method's."""
+    check_replay_config(config, name)
     value = config.tau
     if isinstance(value, int | float) and not 0.0 < value <= 1.0:
         raise ValueError(f"{name}: `tau` must lie in (0, 1]; got {value}.")

@@ -251,11 +251,13 @@ def test_presets_and_bad_config():
     assert DQNConfig.drqn().sequence_length > 1
     with pytest.raises(ValueError, match="`n_step` must be a positive integer"):
         DQNConfig(n_step=0)
-    with pytest.raises(ValueError, match="needs no burn-in"):
+    with pytest.raises(ValueError, match="`burn_in_length` must be 0 with"):
         DQNConfig(sampling="tape", burn_in_length=4)
     with pytest.raises(ValueError, match="must be 'segments' or 'tape'"):
         DQNConfig(sampling="episodes")
-    with pytest.raises(ValueError, match="must fit in `buffer_capacity`"):
+    with pytest.raises(
+        ValueError, match="`buffer_capacity` .* must hold a window of 11 steps"
+    ):
         DQNConfig(buffer_capacity=10, sequence_length=10)
     with pytest.raises(ValueError, match="`gamma` must lie in"):
         DQNConfig(gamma=1.5)
