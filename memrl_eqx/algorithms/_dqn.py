@@ -351,15 +351,23 @@ class DQN(eqx.Module):
         )
         return jnp.mean(loss), (td, mask, q)
 
-    def _gradient_step(self, state: DQNState, key: PRNGKeyArray) -> tuple:
+    def _start_mask(self, state: DQNState) -> Array | None:
+        """Where windows may start: episode starts for tape sampling, else
+        anywhere (None). Gradient steps change priorities, not the stored steps,
+        so one mask serves all the gradient steps of an update."""
+        if self.config.sampling == "tape":
+            return episode_starts(state.replay.buffer.experience)
+        return None
+
+    def _gradient_step(
+        self, state: DQNState, key: PRNGKeyArray, start_mask: Array | None
+    ) -> tuple:
         cfg = self.config
-        mask = (
-            episode_starts(state.replay.buffer.experience)
-            if cfg.sampling == "tape"
-            else None
-        )
         sample = self.replay.sample(
-            state.replay, key, mask, cfg.importance_exponent if cfg.prioritised else 0.0
+            state.replay,
+            key,
+            start_mask,
+            cfg.importance_exponent if cfg.prioritised else 0.0,
         )
         grad_fn = eqx.filter_value_and_grad(self._loss, has_aux=True)
         (loss, (td, valid, q)), grads = grad_fn(
@@ -397,16 +405,12 @@ class DQN(eqx.Module):
         state, metrics = self._collect(state, epsilon)
         keys = jr.split(state.key, cfg.gradient_steps + 1)
         state = eqx.tree_at(lambda s: s.key, state, keys[0])
-        mask = (
-            episode_starts(state.replay.buffer.experience)
-            if cfg.sampling == "tape"
-            else None
-        )
+        mask = self._start_mask(state)
         nan = {"loss": jnp.nan, "q_value": jnp.nan}
 
         def learn(state):
             state, learned = lax.scan(
-                lambda s, k: self._gradient_step(s, k), state, keys[1:]
+                lambda s, k: self._gradient_step(s, k, mask), state, keys[1:]
             )
             return state, jtu.tree_map(jnp.mean, learned)
 

@@ -140,7 +140,7 @@ def test_prioritised_replay_sets_priorities_from_td_errors():
     state = algo.warmup(algo.init(jr.key(0)), 64)
     before = state.replay.priorities
     assert bool(jnp.all(before[algo.replay.valid_starts(state.replay)] == 1.0))
-    state, _ = algo._gradient_step(state, jr.key(3))
+    state, _ = algo._gradient_step(state, jr.key(3), algo._start_mask(state))
     changed = state.replay.priorities != before
     # Up to batch_size windows got new priorities, all positive and not 1.
     assert 1 <= int(jnp.sum(changed)) <= SMALL.batch_size
