@@ -4,8 +4,9 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from gymnax.environments.environment import Environment
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+
+from ._wrapper import AbstractWrapper
 
 
 class EpisodeStatisticsState(eqx.Module):
@@ -29,7 +30,7 @@ class EpisodeStatisticsState(eqx.Module):
     returned_episode_length: Int[Array, ""]
 
 
-class EpisodeStatistics(Environment):
+class EpisodeStatistics(AbstractWrapper):
     """Records the return and length of every episode of a gymnax environment.
 
     `step` returns what the wrapped environment's `step` returns (observation,
@@ -45,8 +46,11 @@ class EpisodeStatistics(Environment):
     - `"returned_episode_length"`: `Int[Array, ""]`, likewise its number of steps.
 
     Everything else (`default_params`, `name`, `num_actions`, the spaces, and any
-    other attribute) is the wrapped environment's. Works under `jax.jit` and
-    `jax.vmap`; the statistics are per environment.
+    other attribute) is the wrapped environment's (see
+    [`memrl_eqx.envs.AbstractWrapper`][], which also gives it value equality).
+    Works under `jax.jit` and `jax.vmap`; the statistics are per environment.
+    Wrapped around [`memrl_eqx.envs.NormalizeReward`][] it records the normalised
+    rewards: wrap it inside to record the environment's own.
 
     ```python
     env, params = memrl_eqx.envs.make("popgym::RepeatPreviousEasy")
@@ -55,43 +59,6 @@ class EpisodeStatistics(Environment):
     obs, state, reward, terminated, truncated, info = env.step(key, state, 0, params)
     ```
     """
-
-    env: Environment
-
-    def __init__(self, env: Environment):
-        """**Arguments:**
-
-        - `env`: the gymnax environment to wrap; its `step` must auto-reset, as
-            gymnax's `Environment.step` does.
-        """
-        super().__init__()
-        self.env = env
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for attributes the wrapper lacks. `env` itself is looked up
-        # through `__dict__`, so a half-built wrapper (e.g. while being copied)
-        # raises AttributeError here rather than recursing.
-        if name == "env":
-            raise AttributeError(name)
-        return getattr(self.env, name)
-
-    @property
-    def default_params(self) -> Any:
-        return self.env.default_params
-
-    @property
-    def name(self) -> str:
-        return self.env.name
-
-    @property
-    def num_actions(self) -> int:
-        return self.env.num_actions
-
-    def action_space(self, params: Any = None) -> Any:
-        return self.env.action_space(params)
-
-    def observation_space(self, params: Any = None) -> Any:
-        return self.env.observation_space(params)
 
     @ft.partial(jax.jit, static_argnames=("self",))
     def reset(
