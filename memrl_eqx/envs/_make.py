@@ -1,5 +1,7 @@
 import dataclasses
 import difflib
+import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,11 +15,16 @@ _EXAMPLE = "'gymnax::CartPole-v1' or 'popgym::RepeatPreviousEasy'"
 
 @dataclasses.dataclass(frozen=True)
 class _Namespace:
-    """A family of environments. Both functions import their backend lazily, so an
-    optional backend is only needed when one of its ids is used."""
+    """A family of environments. `make(name, **kwargs)` builds one; `names()`
+    lists the names it knows, or is `None` where the backend cannot list them
+    (its own error then names a bad id). Both import the backend lazily: an
+    optional backend is needed only when one of its ids is used, and where its
+    package `module` is missing, `make` says which extra installs it."""
 
-    names: Callable[[], Sequence[str]]
-    make: Callable[..., tuple[Environment, Any]]
+    make: Callable[..., Any]
+    names: Callable[[], Sequence[str]] | None = None
+    module: str | None = None
+    extra: str | None = None
 
 
 def _gymnax_names() -> Sequence[str]:
@@ -60,12 +67,65 @@ def _popgym_make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     return env, env.default_params
 
 
-# One entry per namespace. A new backend (brax, craftax, ...) is one more entry
-# whose functions import it on first use.
+def _adapter(module: str, make: str, names: str | None = None) -> tuple:
+    """`make` and `names` from `memrl_eqx.envs.adapters.<module>`, imported on
+    first use; `make` returns the adapter and its default params."""
+
+    def make_fn(name: str, **kwargs: Any) -> tuple[Environment, Any]:
+        adapters = importlib.import_module(f".adapters.{module}", __package__)
+        env = getattr(adapters, make)(name, **kwargs)
+        return env, env.default_params
+
+    def names_fn() -> Sequence[str]:
+        adapters = importlib.import_module(f".adapters.{module}", __package__)
+        return getattr(adapters, names)()
+
+    return make_fn, None if names is None else names_fn
+
+
+def _backend(
+    module: str, extra: str, adapter: str, make: str, names: str | None = None
+) -> _Namespace:
+    make_fn, names_fn = _adapter(adapter, make, names)
+    return _Namespace(make=make_fn, names=names_fn, module=module, extra=extra)
+
+
+# One entry per namespace: the backend package, the extra that installs it, and
+# the adapter module's `make_*` and `*_names` functions.
 _NAMESPACES: dict[str, _Namespace] = {
-    "gymnax": _Namespace(names=_gymnax_names, make=_gymnax_make),
-    "popgym": _Namespace(names=_popgym_names, make=_popgym_make),
+    "gymnax": _Namespace(make=_gymnax_make, names=_gymnax_names),
+    "popgym": _Namespace(make=_popgym_make, names=_popgym_names),
+    "brax": _backend("brax", "brax", "_brax", "make_brax", "brax_names"),
+    "mujoco": _backend(
+        "mujoco_playground", "mujoco", "_brax", "make_mujoco", "mujoco_names"
+    ),
+    "craftax": _backend(
+        "craftax", "craftax", "_gymnax_like", "make_craftax", "craftax_names"
+    ),
+    "navix": _backend("navix", "navix", "_navix", "make_navix", "navix_names"),
+    "gxm": _backend("gxm", "gxm", "_gxm", "make_gxm"),
+    "popgym_arcade": _backend(
+        "popgym_arcade",
+        "popgym_arcade",
+        "_gymnax_like",
+        "make_popgym_arcade",
+        "popgym_arcade_names",
+    ),
+    "xminigrid": _backend(
+        "xminigrid", "xminigrid", "_xminigrid", "make_xminigrid", "xminigrid_names"
+    ),
+    "jaxmarl": _backend(
+        "jaxmarl", "jaxmarl", "_jaxmarl", "make_jaxmarl", "jaxmarl_names"
+    ),
 }
+
+
+def _check_installed(namespace: str, entry: _Namespace) -> None:
+    if entry.module is not None and importlib.util.find_spec(entry.module) is None:
+        raise ModuleNotFoundError(
+            f"The {namespace!r} environments need the package {entry.module!r}, "
+            f"which is not installed: pip install 'memrl_eqx[{entry.extra}]'."
+        )
 
 
 def _get_namespace(namespace: str, env_id: str | None = None) -> _Namespace:
@@ -85,20 +145,30 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
     **Arguments:**
 
     - `env_id`: `"namespace::name"`, e.g. `"gymnax::CartPole-v1"` (any id in
-        `gymnax.registered_envs`) or `"popgym::RepeatPreviousEasy"` (see
-        [`memrl_eqx.envs.popgym`][]). `list_envs()` lists them all.
+        `gymnax.registered_envs`), `"popgym::RepeatPreviousEasy"` (see
+        [`memrl_eqx.envs.popgym`][]), or an id of an optional backend:
+        `brax::`, `mujoco::` (MuJoCo Playground), `craftax::`, `navix::`, `gxm::`
+        (gxm's own `"Library/Name"` ids), `popgym_arcade::`, `xminigrid::`,
+        `jaxmarl::` (multi-agent: every quantity gets a leading agent axis).
+        Each backend is an extra, `pip install 'memrl_eqx[brax]'` and so on.
+        `list_envs()` lists the ids of the installed backends.
     - `**kwargs`: passed to the environment's constructor, e.g.
         `make("popgym::RepeatPrevious", k=2, num_decks=1)`.
 
     **Returns:**
 
-    `(env, env_params)`: a gymnax `Environment` and its default params.
+    `(env, env_params)`: a gymnax `Environment` (for a backend, an adapter from
+    [`memrl_eqx.envs.adapters`][]) and its default params. Every environment
+    auto-resets, keeps `terminated` and `truncated` apart, and gives
+    `info["final_observation"]`.
 
     **Raises:**
 
-    `ValueError` at once if the id is malformed, its namespace or name is unknown
-    (the message lists the namespaces, or the names closest to the one given), or
-    a `popgym` task is given keyword arguments it does not take.
+    - `ValueError` at once if the id is malformed, its namespace or name is unknown
+        (the message lists the namespaces, or the names closest to the one
+        given), or a `popgym` task is given keyword arguments it does not take.
+    - `ModuleNotFoundError` if the namespace's backend is not installed; the
+        message names the extra that installs it.
     """
     namespace, separator, name = env_id.partition(_SEPARATOR)
     if not separator:
@@ -108,8 +178,9 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
             f"{', '.join(_NAMESPACES)}."
         )
     entry = _get_namespace(namespace, env_id)
-    names = list(entry.names())
-    if name not in names:
+    _check_installed(namespace, entry)
+    names = None if entry.names is None else list(entry.names())
+    if names is not None and name not in names:
         # Match case-insensitively, then report the names as spelled.
         by_lower = {n.lower(): n for n in names}
         close = difflib.get_close_matches(name.lower(), list(by_lower), n=5)
@@ -133,9 +204,24 @@ def list_envs(namespace: str | None = None) -> list[str]:
 
     Raises `ValueError` for an unknown namespace.
     """
-    namespaces = list(_NAMESPACES) if namespace is None else [namespace]
+    if namespace is None:
+        namespaces = [
+            ns
+            for ns, entry in _NAMESPACES.items()
+            if entry.names is not None
+            and (entry.module is None or importlib.util.find_spec(entry.module))
+        ]
+    else:
+        entry = _get_namespace(namespace)
+        _check_installed(namespace, entry)
+        if entry.names is None:
+            raise ValueError(
+                f"The {namespace!r} backend cannot list its environments; see its "
+                "documentation for the ids it accepts."
+            )
+        namespaces = [namespace]
     return [
         f"{ns}{_SEPARATOR}{name}"
         for ns in namespaces
-        for name in _get_namespace(ns).names()
+        for name in _NAMESPACES[ns].names()
     ]
