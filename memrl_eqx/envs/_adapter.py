@@ -12,7 +12,7 @@ from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree
 
 
 @contextlib.contextmanager
-def _backend_rules() -> Iterator[None]:
+def backend_rules() -> Iterator[None]:
     # Backends are third-party code, written for JAX's default promotion rules.
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
         yield
@@ -67,7 +67,7 @@ class AbstractAdapter(environment.Environment[AdapterState, Any]):
         return None
 
     def reset_env(self, key: PRNGKeyArray, params: Any) -> tuple[PyTree, AdapterState]:
-        with _backend_rules():
+        with backend_rules():
             obs, env_state = self._reset(key, params)
         state = AdapterState(
             env_state=env_state,
@@ -79,7 +79,7 @@ class AbstractAdapter(environment.Environment[AdapterState, Any]):
     def step_env(
         self, key: PRNGKeyArray, state: AdapterState, action: Any, params: Any
     ) -> tuple[PyTree, AdapterState, Array, Bool[Array, ""], dict[str, Any]]:
-        with _backend_rules():
+        with backend_rules():
             obs, env_state, reward, terminated, truncated, info = self._step(
                 key, state.env_state, action, params
             )

@@ -60,9 +60,14 @@ def test_memoryless_agent_stays_at_chance_on_repeat_previous():
     assert evaluation <= -0.3, evaluation
 
 
-def test_gru_solves_cartpole():
-    # Reached: 499-500 (the maximum is 500) with seeds 0 and 1 after 500k steps at
-    # learning rate 1e-3 (at 3e-4 the greedy policy still wavers, 200-430); a
-    # random policy gets ~22. Threshold: 450.
-    _, evaluation = _train("gymnax::CartPole-v1", "gru", 500_000, learning_rate=1e-3)
-    assert evaluation >= 450.0, evaluation
+def test_gru_balances_stateless_cartpole():
+    # StatelessCartPoleEasy (POPGym): CartPole observed without its velocities,
+    # every step worth 1/200, so a return is the fraction of 200 steps survived.
+    # Reached: evaluation 1.00 after 150k steps at learning rate 1e-3 (training
+    # curve 0.11 -> 0.82 by 90k); a memoryless MLP stays at 0.22-0.27 after 300k
+    # steps. Threshold: 0.8.
+    metrics, evaluation = _train(
+        "popgym::StatelessCartPoleEasy", "gru", 150_000, learning_rate=1e-3
+    )
+    assert evaluation >= 0.8, evaluation
+    assert float(jnp.nanmean(metrics["return"][:3])) < 0.3

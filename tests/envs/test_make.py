@@ -8,15 +8,28 @@ from gymnax.environments.environment import Environment
 from memrl_eqx.envs import list_envs, make, popgym
 
 
-POPGYM_NAMES = [
+# POPGym's 15 memory tasks (the paper's names), each a family and three presets.
+POPGYM_FAMILIES = [
+    "RepeatFirst",
     "RepeatPrevious",
-    "RepeatPreviousEasy",
-    "RepeatPreviousMedium",
-    "RepeatPreviousHard",
+    "CountRecall",
+    "Autoencode",
+    "HigherLower",
+    "Concentration",
+    "MultiarmedBandit",
+    "MineSweeper",
+    "Battleship",
     "StatelessCartPole",
-    "StatelessCartPoleEasy",
-    "StatelessCartPoleMedium",
-    "StatelessCartPoleHard",
+    "NoisyStatelessCartPole",
+    "StatelessPendulum",
+    "NoisyStatelessPendulum",
+    "LabyrinthEscape",
+    "LabyrinthExplore",
+]
+POPGYM_NAMES = [
+    family + level
+    for family in POPGYM_FAMILIES
+    for level in ("", "Easy", "Medium", "Hard")
 ]
 
 
@@ -94,7 +107,7 @@ def test_unknown_name_suggests_close_matches():
         make("popgym::RepeatPreviousEsay")
     message = str(info.value)
     assert "Unknown environment 'RepeatPreviousEsay' in namespace 'popgym'" in message
-    assert "which has 8 ids" in message
+    assert "which has 60 ids" in message
     assert "Did you mean 'popgym::RepeatPreviousEasy'" in message
 
     # Case is ignored when matching, not when reporting.

@@ -238,8 +238,8 @@ def test_stateless_cartpole_falling_pole_terminates():
 def test_stateless_cartpole_observes_position_and_angle():
     traj = _random_rollout("StatelessCartPoleEasy")
     state = traj["state"]
-    np.testing.assert_array_equal(
-        traj["obs"], np.stack([state.x, state.theta], axis=-1)
+    np.testing.assert_allclose(
+        traj["obs"], np.stack([state.x, state.theta], axis=-1), rtol=0, atol=1e-7
     )
 
 

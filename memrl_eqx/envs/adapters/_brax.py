@@ -5,7 +5,7 @@ import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from .._adapter import AbstractAdapter
+from .._adapter import AbstractAdapter, backend_rules
 
 
 def _box(size: Any) -> spaces.Space:
@@ -31,6 +31,7 @@ class BraxAdapter(AbstractAdapter):
     episode_length: int
     env_name: str
     _state_treedef: Any
+    _observation_space: spaces.Space | None
 
     def __init__(self, env: Any, *, episode_length: int = 1000, name: str = "brax"):
         """**Arguments:**
@@ -49,6 +50,7 @@ class BraxAdapter(AbstractAdapter):
         self.episode_length = episode_length
         self.env_name = name
         self._state_treedef = None
+        self._observation_space = None
 
     @property
     def name(self) -> str:
@@ -108,7 +110,11 @@ class BraxAdapter(AbstractAdapter):
     def observation_space(self, params: Any = None) -> spaces.Space:
         """An unbounded float32 `Box` of the backend's observation size (a `Dict`
         of them for dict observations)."""
-        return _box(self.env.observation_size)
+        if self._observation_space is None:
+            # MuJoCo Playground finds the size by tracing `reset`.
+            with backend_rules():
+                self._observation_space = _box(self.env.observation_size)
+        return self._observation_space
 
 
 def make_brax(name: str, *, episode_length: int = 1000, **kwargs: Any) -> BraxAdapter:

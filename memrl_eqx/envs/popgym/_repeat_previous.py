@@ -2,10 +2,11 @@ import operator
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Integer, PRNGKeyArray
+
+from ._cards import _deal, _one_hot
 
 
 _NUM_SUITS = 4
@@ -19,10 +20,6 @@ def _as_int(name: str, value: Any) -> int:
         return operator.index(value)
     except TypeError:
         raise ValueError(f"{name} must be an int, got {value!r}.") from None
-
-
-def _one_hot(suit: Int[Array, ""]) -> Float[Array, "4"]:
-    return jax.nn.one_hot(suit, _NUM_SUITS, dtype=jnp.float32)
 
 
 class RepeatPreviousState(eqx.Module):
@@ -44,17 +41,6 @@ class RepeatPreviousState(eqx.Module):
     history: Int[Array, " k"]
     remaining: Int[Array, "4"]
     time: Int[Array, ""]
-
-
-def _deal(
-    key: PRNGKeyArray, remaining: Int[Array, "4"]
-) -> tuple[Int[Array, ""], Int[Array, "4"]]:
-    """Draws a card uniformly from those remaining: returns its suit and the
-    counts left. Dealing a shuffled deck card by card is exactly this."""
-    position = jax.random.randint(key, (), 0, jnp.sum(remaining), dtype=jnp.int32)
-    suit = jnp.sum(jnp.cumsum(remaining) <= position).astype(jnp.int32)
-    suit = jnp.minimum(suit, _NUM_SUITS - 1)  # only reached on an empty deck
-    return suit, remaining.at[suit].add(-1)
 
 
 class RepeatPrevious(environment.Environment[RepeatPreviousState, Any]):

@@ -1,0 +1,392 @@
+import collections
+import functools as ft
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gymnax.environments import spaces
+
+from memrl_eqx.envs.popgym._labyrinth import (
+    LabyrinthEscape,
+    LabyrinthEscapeEasy,
+    LabyrinthEscapeHard,
+    LabyrinthEscapeMedium,
+    LabyrinthExplore,
+    LabyrinthExploreEasy,
+    LabyrinthExploreHard,
+    LabyrinthExploreMedium,
+)
+
+from ._helpers import completed_episodes, random_policy, rollout
+
+
+PRESETS = {
+    # class: maze_dims, POPGym's presets (all 1024 steps)
+    LabyrinthEscapeEasy: (10, 10),
+    LabyrinthEscapeMedium: (14, 14),
+    LabyrinthEscapeHard: (18, 18),
+    LabyrinthExploreEasy: (10, 10),
+    LabyrinthExploreMedium: (14, 14),
+    LabyrinthExploreHard: (18, 18),
+}
+# Rollouts (1024 steps, a maze generated at every auto-reset) are the costly part
+# of these tests: they run on the Easy presets; every preset's parameters are
+# checked, and the generator is the same code at every size.
+ROLLOUT_PRESETS = [LabyrinthEscapeEasy, LabyrinthExploreEasy]
+NUM_ENVS = 16
+LENGTH = 1024
+MOVES = [(0, -1), (0, 1), (-1, 0), (1, 0)]  # left, right, up, down
+WALL, GOAL = 1, 3
+
+
+@ft.cache
+def _make(cls):
+    # One instance per preset, so that its rollout compiles once.
+    env = cls()
+    return env, env.default_params
+
+
+def _random_or_plan(env, key, obs, state, arg):
+    """Random moves, or (`use_oracle`) the moves planned for this maze: `plans[i]`
+    for the maze `grids[i]`, found by comparing grids (the policy does not know
+    which environment of the batch it acts in)."""
+    use_oracle, grids, plans = arg
+    index = jnp.argmax(jnp.all(grids == state.grid[None], axis=(1, 2)))
+    planned = plans[index, jnp.minimum(state.time, plans.shape[1] - 1)]
+    return jnp.where(use_oracle, planned, random_policy(env, key, obs, state))
+
+
+def _rollout(cls, seed, arg):
+    """`NUM_ENVS` mazes for `LENGTH` steps: the first episode of every
+    environment completes. One compilation per preset serves every test."""
+    env, params = _make(cls)
+    return rollout(
+        env,
+        params,
+        jax.random.key(seed),
+        arg,
+        policy=_random_or_plan,
+        num_envs=NUM_ENVS,
+        num_steps=LENGTH,
+    )
+
+
+def _no_plans(cls):
+    height, width = _make(cls)[0].grid_shape
+    return (
+        jnp.array(False),
+        jnp.zeros((NUM_ENVS, height, width), dtype=jnp.int8),
+        jnp.zeros((NUM_ENVS, LENGTH), dtype=jnp.int32),
+    )
+
+
+@ft.cache
+def _random_rollout(cls):
+    return _rollout(cls, 5, _no_plans(cls))
+
+
+def _first_mazes(cls):
+    """The grids and starts of the first episode of every environment of the
+    random rollout (a rollout with the same seed starts from the same mazes,
+    whatever the policy)."""
+    state = _random_rollout(cls)["state"]
+    return np.asarray(state.grid[:, 0]), np.asarray(state.position[:, 0])
+
+
+def _distances(grid, source):
+    """Breadth-first search over the squares that are not walls."""
+    dist = np.full(grid.shape, -1)
+    dist[tuple(source)] = 0
+    queue = collections.deque([tuple(source)])
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in MOVES:
+            nr, nc = r + dr, c + dc
+            if (
+                0 <= nr < grid.shape[0]
+                and 0 <= nc < grid.shape[1]
+                and grid[nr, nc] != WALL
+                and dist[nr, nc] < 0
+            ):
+                dist[nr, nc] = dist[r, c] + 1
+                queue.append((nr, nc))
+    return dist
+
+
+def _escape_plan(grid, start):
+    """The moves of a shortest path to the goal: down the distances to it."""
+    goal = np.argwhere(grid == GOAL)[0]
+    dist = _distances(grid, goal)
+    (r, c), moves = start, []
+    while dist[r, c] > 0:
+        for move, (dr, dc) in enumerate(MOVES):
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < grid.shape[0] and 0 <= nc < grid.shape[1]:
+                if dist[nr, nc] == dist[r, c] - 1:
+                    moves.append(move)
+                    r, c = nr, nc
+                    break
+    return moves
+
+
+def _explore_plan(grid, start):
+    """A shortest walk through every square of a perfect maze (a tree): depth
+    first, each square's deepest branch last, and no way back from the last
+    one. It has `2 (V - 1) - D` moves, for `V` squares and `D` the distance to the
+    farthest."""
+    dist = _distances(grid, tuple(start))
+
+    def children(r, c):
+        for move, (dr, dc) in enumerate(MOVES):
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < grid.shape[0] and 0 <= nc < grid.shape[1]:
+                if dist[nr, nc] == dist[r, c] + 1:
+                    yield move, (nr, nc)
+
+    @ft.cache
+    def height(square):
+        return max((1 + height(child) for _, child in children(*square)), default=0)
+
+    moves = []
+
+    def visit(square, final):
+        branches = sorted(children(*square), key=lambda branch: height(branch[1]))
+        for i, (move, child) in enumerate(branches):
+            last = final and i == len(branches) - 1
+            moves.append(move)
+            visit(child, last)
+            if not last:
+                moves.append(move ^ 1)  # the opposite move: 0<->1, 2<->3
+
+    visit(tuple(start), True)
+    return moves
+
+
+@ft.cache
+def _oracle_rollout(cls):
+    """The first episode of every environment follows a plan computed from its
+    maze: a shortest path to the goal, or a shortest walk through the maze."""
+    grids, starts = _first_mazes(cls)
+    plan = _escape_plan if issubclass(cls, LabyrinthEscape) else _explore_plan
+    plans = np.zeros((NUM_ENVS, LENGTH), dtype=np.int32)
+    for i, (grid, start) in enumerate(zip(grids, starts)):
+        moves = plan(grid, start)
+        plans[i, : len(moves)] = moves
+    arg = (jnp.array(True), jnp.asarray(grids), jnp.asarray(plans))
+    return _rollout(cls, 5, arg)
+
+
+def _done(traj):
+    return np.asarray(traj["terminated"] | traj["truncated"])
+
+
+def _first_episode(traj):
+    """Each environment's first return and length."""
+    done = _done(traj)
+    assert done.any(axis=1).all()
+    lengths = np.argmax(done, axis=1) + 1
+    reward = np.asarray(traj["reward"], dtype=np.float64)
+    returns = np.array([r[:n].sum() for r, n in zip(reward, lengths)])
+    return returns, lengths
+
+
+@pytest.mark.parametrize("cls", PRESETS)
+def test_preset_parameters(cls):
+    env, params = _make(cls)
+    assert env.name == cls.__name__
+    assert env.maze_dims == PRESETS[cls]
+    assert env.grid_shape == (PRESETS[cls][0] + 1, PRESETS[cls][1] + 1)
+    assert params.max_steps_in_episode == env.max_steps_in_episode == LENGTH
+    assert env.num_actions == 4
+
+
+@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
+def test_spaces_contain_what_the_env_returns(cls):
+    env, params = _make(cls)
+    obs_space = env.observation_space(params)
+    action_space = env.action_space(params)
+    assert isinstance(obs_space, spaces.Box) and obs_space.dtype == jnp.float32
+    assert obs_space.shape == (41,)
+    assert isinstance(action_space, spaces.Discrete) and action_space.n == 4
+    traj = _random_rollout(cls)
+    batch = traj["action"].shape
+    for obs in (traj["obs"], traj["info"]["final_observation"]):
+        obs = np.asarray(obs)
+        assert obs.dtype == np.float32 and obs.shape == batch + (41,)
+        assert np.all((0 <= obs) & (obs <= 1))
+    actions = np.asarray(traj["action"])
+    assert actions.dtype == np.int32 and np.all((0 <= actions) & (actions < 4))
+    assert traj["reward"].dtype == jnp.float32 and traj["reward"].shape == batch
+    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
+
+
+@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
+def test_deterministic_for_a_fixed_key(cls):
+    # Rerunning a 1024-step rollout costs seconds, so: the same key gives the same
+    # maze (the oracle rollout shares the random one's seed, hence its resets),
+    # and the moves are deterministic (checked step by step in
+    # `test_moves_rewards_and_observations`); different keys (the environments of
+    # a batch) give different mazes.
+    a, b = _random_rollout(cls), _oracle_rollout(cls)
+    for x, y in zip(jax.tree.leaves(a["state"]), jax.tree.leaves(b["state"])):
+        np.testing.assert_array_equal(x[:, 0], y[:, 0])
+    np.testing.assert_array_equal(a["obs"][:, 0], b["obs"][:, 0])
+    grids = np.asarray(a["state"].grid[:, 0])
+    assert len({grid.tobytes() for grid in grids}) == NUM_ENVS
+
+
+@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
+def test_mazes_are_perfect_and_entered_from_the_outer_wall(cls):
+    env, _ = _make(cls)
+    height, width = env.grid_shape
+    state = _random_rollout(cls)["state"]
+    start = np.asarray(state.time) == 0
+    grids = np.asarray(state.grid)[start]
+    positions = np.asarray(state.position)[start]
+    assert len(grids) >= NUM_ENVS
+    escape = issubclass(cls, LabyrinthEscape)
+    for grid, position in zip(grids, positions):
+        # Walls everywhere but the cells (odd coordinates) and some passages; the
+        # start (and the goal) on the outer wall, next to a cell.
+        assert grid[1::2, 1::2].min() == 0 == grid[1::2, 1::2].max()
+        assert (grid[::2, ::2] == WALL).all()
+        assert grid[tuple(position)] == 2 and (grid == 2).sum() == 1
+        assert (grid == GOAL).sum() == int(escape)
+        border = np.ones(grid.shape, dtype=bool)
+        border[1:-1, 1:-1] = False
+        openings = (grid[border] != WALL).sum()
+        assert openings == 1 + int(escape)
+        # Connected: a flood fill from the start reaches every square that is
+        # not a wall...
+        dist = _distances(grid, position)
+        np.testing.assert_array_equal(dist >= 0, grid != WALL)
+        # ...and a tree: V squares, V - 1 adjacent pairs.
+        free = grid != WALL
+        pairs = (free[1:] & free[:-1]).sum() + (free[:, 1:] & free[:, :-1]).sum()
+        assert pairs == free.sum() - 1 == 2 * env.num_cells + int(escape) - 1
+        if escape:
+            goal = np.argwhere(grid == GOAL)[0]
+            opposite = {
+                (0, height - 1),
+                (height - 1, 0),
+            }
+            on_rows = (position[0], goal[0]) in opposite
+            on_cols = (position[1], goal[1]) in {(0, width - 1), (width - 1, 0)}
+            assert on_rows or on_cols
+    # The mazes differ.
+    assert len({grid.tobytes() for grid in grids}) == len(grids)
+
+
+@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
+def test_oracle_reaches_the_maximum_return(cls):
+    env, _ = _make(cls)
+    grids, starts = _first_mazes(cls)
+    assert len({grid.tobytes() for grid in grids}) == NUM_ENVS  # plans are found
+    returns, lengths = _first_episode(_oracle_rollout(cls))
+    for grid, start, ret, length in zip(grids, starts, returns, lengths):
+        dist = _distances(grid, start)
+        if issubclass(cls, LabyrinthEscape):
+            # The shortest path, d steps: 1 - d / L.
+            d = dist[grid == GOAL][0]
+            assert length == d
+            assert ret == pytest.approx(1 - d / LENGTH, abs=1e-5)
+        else:
+            # F new squares and F - D steps back: 1 - (F - D) / L.
+            free, farthest = env.num_free, dist.max()
+            assert length == 2 * free - farthest
+            assert ret == pytest.approx(1 - (free - farthest) / LENGTH, abs=1e-5)
+    traj = _oracle_rollout(cls)
+    ended = np.asarray(traj["terminated"])[np.arange(NUM_ENVS), lengths - 1]
+    assert ended.all() and not np.asarray(traj["truncated"])[:, : lengths.min()].any()
+
+
+@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
+def test_random_policy_returns(cls):
+    env, _ = _make(cls)
+    traj = _random_rollout(cls)
+    returns, lengths = completed_episodes(traj["reward"], _done(traj))
+    assert len(returns) >= NUM_ENVS and (lengths <= LENGTH).all()
+    assert (returns >= -1 - 1e-4).all() and (returns <= 1 + 1e-5).all()
+    if issubclass(cls, LabyrinthEscape):
+        # A random walk rarely finds the exit within 1024 steps (its expected
+        # hitting time along a maze's solution is in the thousands of steps), so
+        # most episodes are truncated with return -1, and the rest escape with a
+        # return below 1.
+        escaped = lengths < LENGTH
+        np.testing.assert_allclose(returns[~escaped], -1.0, atol=1e-4)
+        np.testing.assert_allclose(
+            returns[escaped], 1 - lengths[escaped] / LENGTH, atol=1e-4
+        )
+        assert escaped.mean() <= 0.5
+    else:
+        # A random walk covers part of the maze; a return is (new squares) / F
+        # - (other steps) / L. Never finishing, it is truncated, its return
+        # between -1 and 1 - (1024 - F) / 1024 (all F squares found).
+        assert (lengths == LENGTH).mean() >= 0.5
+        assert -1 < returns.mean() < 1 - (LENGTH - env.num_free) / LENGTH
+
+
+@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
+def test_moves_rewards_and_observations(cls):
+    """Every step of the random rollout against the rules, by hand."""
+    env, _ = _make(cls)
+    traj = _random_rollout(cls)
+    state = traj["state"]
+    grid = np.asarray(state.grid)
+    pos = np.asarray(state.position)
+    action = np.asarray(traj["action"])
+    e, t = np.indices(action.shape)
+    height, width = env.grid_shape
+    # The observation: the 3x3 squares around the agent, then the last move.
+    padded = np.pad(grid, [(0, 0), (0, 0), (1, 1), (1, 1)], constant_values=WALL)
+    view = np.stack(
+        [
+            padded[e, t, pos[..., 0] + dr, pos[..., 1] + dc]
+            for dr in range(3)
+            for dc in range(3)
+        ],
+        axis=-1,
+    )
+    last = np.where(np.asarray(state.time) == 0, 4, np.roll(action, 1, axis=1))
+    obs = np.concatenate(
+        [np.eye(4)[view].reshape(action.shape + (36,)), np.eye(5)[last]], axis=-1
+    )
+    np.testing.assert_array_equal(traj["obs"], obs)
+    # The move: one square, unless a wall or the grid's edge is in the way.
+    step = np.array(MOVES)[action]
+    target = np.clip(pos + step, 0, [height - 1, width - 1])
+    blocked = grid[e, t, target[..., 0], target[..., 1]] == WALL
+    moved = np.where(blocked[..., None], pos, target)
+    done = _done(traj)
+    np.testing.assert_array_equal(
+        moved[:, :-1][~done[:, :-1]], pos[:, 1:][~done[:, :-1]]
+    )
+    square = grid[e, t, moved[..., 0], moved[..., 1]]
+    if issubclass(cls, LabyrinthEscape):
+        expected = (square == GOAL) - 1 / LENGTH
+        np.testing.assert_array_equal(traj["terminated"], square == GOAL)
+    else:
+        new = ~np.asarray(state.explored)[e, t, moved[..., 0], moved[..., 1]]
+        expected = np.where(new, 1 / env.num_free, -1 / LENGTH)
+    np.testing.assert_allclose(traj["reward"], expected, rtol=1e-6)
+    # Truncated at the time limit, unless the task ended on that step.
+    time = np.asarray(state.time) + 1
+    truncated = (time == LENGTH) & ~np.asarray(traj["terminated"])
+    np.testing.assert_array_equal(traj["truncated"], truncated)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(maze_dims=(10, 9)), "maze_dims must be even and at least 2"),
+        (dict(maze_dims=(0, 10)), "maze_dims must be even and at least 2"),
+        (dict(maze_dims=(10,)), "maze_dims must be two ints"),
+        (dict(maze_dims=(10, True)), "maze_dims must be an int, got True"),
+        (dict(max_steps_in_episode=0), "max_steps_in_episode must be at least 1"),
+    ],
+)
+@pytest.mark.parametrize("family", [LabyrinthEscape, LabyrinthExplore])
+def test_rejects_bad_parameters(family, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        family(**kwargs)
