@@ -51,10 +51,13 @@ def measure(env_id: str, num_envs: int, steps: int) -> tuple[float, float]:
             action_key, step_key = jax.random.split(key)
             actions = jax.vmap(space.sample)(jax.random.split(action_key, num_envs))
             step_keys = jax.random.split(step_key, num_envs)
-            _, state, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            obs, state, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 step_keys, state, actions, params
             )
-            return state, jnp.sum(reward)
+            # Use the observations too, or XLA drops the dynamics of a task whose
+            # reward does not depend on them (StatelessCartPole's is constant).
+            seen = sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree.leaves(obs))
+            return state, jnp.sum(reward) + seen
 
         _, rewards = jax.lax.scan(body, state, jax.random.split(key, steps))
         return jnp.sum(rewards)
