@@ -11,28 +11,19 @@ to a modulo bias below `num_cards / 2**32`), at a constant cost per card and wit
 no `(num_cards,)`-sized work at reset.
 """
 
-import operator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ._validation import _as_int
+
 
 _DECK_SIZE = 52
 _NUM_SUITS = 4
 _NUM_RANKS = 13
 _NUM_COLORS = 2
-
-
-def _as_int(name: str, value: Any) -> int:
-    """`value` as a Python int, or a `ValueError` naming the argument `name`."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, got {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int, got {value!r}.") from None
 
 
 def _check_num_decks(num_decks: Any) -> int:

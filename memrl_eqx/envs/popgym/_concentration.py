@@ -1,4 +1,3 @@
-import operator
 from typing import Any
 
 import equinox as eqx
@@ -8,6 +7,8 @@ import numpy as np
 from gymnax.environments import environment, spaces
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Integer, PRNGKeyArray
 
+from ._validation import _as_int
+
 
 _DECK_SIZE = 52
 _NUM_RANKS = 13
@@ -15,15 +16,6 @@ _NUM_SUITS = 4
 _NUM_COLORS = 2
 # What a card's value is, for each `deck_type`: how many values there are.
 _NUM_VALUES = {"colors": _NUM_COLORS, "ranks": _NUM_RANKS}
-
-
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, got {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int, got {value!r}.") from None
 
 
 class ConcentrationState(eqx.Module):

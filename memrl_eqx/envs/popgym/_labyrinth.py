@@ -1,4 +1,3 @@
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +8,8 @@ import numpy as np
 from gymnax.environments import environment, spaces
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Integer, PRNGKeyArray
 
+from ._validation import _as_int
+
 
 # Square types on a maze grid (POPGym's `Cell` values; its `HIDDEN` never reaches
 # an observation).
@@ -17,15 +18,6 @@ _NUM_TYPES = 4
 # Moves (POPGym's `Actions`): left, right, up, down; `4` means "none yet".
 _MOVES = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]], dtype=np.int32)
 _NUM_MOVES = 4
-
-
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, got {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int, got {value!r}.") from None
 
 
 def _pick(uniform: Float[Array, ""], mask: Bool[Array, " n"]) -> Int[Array, ""]:

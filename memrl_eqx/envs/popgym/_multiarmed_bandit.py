@@ -1,4 +1,3 @@
-import operator
 from typing import Any
 
 import equinox as eqx
@@ -7,14 +6,7 @@ import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Integer, PRNGKeyArray
 
-
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, got {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int, got {value!r}.") from None
+from ._validation import _as_int
 
 
 def _payout_one_hot(payout: Bool[Array, ""]) -> Float[Array, "2"]:

@@ -1,5 +1,3 @@
-import math
-import numbers
 from typing import Any
 
 import jax
@@ -8,17 +6,7 @@ from gymnax.environments.classic_control import cartpole
 from jaxtyping import Array, ArrayLike, Bool, Float, Integer, PRNGKeyArray
 
 from ._stateless_cartpole import StatelessCartPole
-
-
-def _check_noise_sigma(noise_sigma: Any) -> float:
-    if isinstance(noise_sigma, bool) or not isinstance(noise_sigma, numbers.Real):
-        raise ValueError(f"noise_sigma must be a real number, got {noise_sigma!r}.")
-    noise_sigma = float(noise_sigma)
-    if not (math.isfinite(noise_sigma) and noise_sigma >= 0):
-        raise ValueError(
-            f"noise_sigma must be finite and non-negative, got {noise_sigma}."
-        )
-    return noise_sigma
+from ._validation import _check_noise_sigma
 
 
 class NoisyStatelessCartPole(StatelessCartPole):

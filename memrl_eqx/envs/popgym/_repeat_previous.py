@@ -1,4 +1,3 @@
-import operator
 from typing import Any
 
 import equinox as eqx
@@ -6,20 +5,8 @@ import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, Integer, PRNGKeyArray
 
-from ._cards import _deal, _one_hot
-
-
-_NUM_SUITS = 4
-_DECK_SIZE = 52
-
-
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, got {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int, got {value!r}.") from None
+from ._cards import _deal, _DECK_SIZE, _NUM_SUITS, _one_hot
+from ._validation import _as_int
 
 
 class RepeatPreviousState(eqx.Module):

@@ -1,4 +1,3 @@
-import operator
 from typing import Any
 
 import jax
@@ -6,6 +5,8 @@ import jax.numpy as jnp
 from gymnax.environments import spaces
 from gymnax.environments.classic_control import cartpole
 from jaxtyping import Array, ArrayLike, Bool, Float, Integer, PRNGKeyArray
+
+from ._validation import _at_least
 
 
 class StatelessCartPole(cartpole.CartPole):
@@ -35,16 +36,9 @@ class StatelessCartPole(cartpole.CartPole):
             (POPGym's Easy/Medium/Hard use 200/400/600).
         """
         super().__init__()
-        try:
-            max_steps_in_episode = operator.index(max_steps_in_episode)
-        except TypeError:
-            raise ValueError(
-                f"max_steps_in_episode must be an int, got {max_steps_in_episode!r}."
-            ) from None
-        if max_steps_in_episode < 1:
-            raise ValueError(
-                f"max_steps_in_episode must be at least 1, got {max_steps_in_episode}."
-            )
+        max_steps_in_episode = _at_least(
+            "max_steps_in_episode", max_steps_in_episode, 1
+        )
         self.max_steps_in_episode = max_steps_in_episode
         self.obs_shape = (2,)
 

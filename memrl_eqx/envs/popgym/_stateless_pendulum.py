@@ -1,6 +1,4 @@
 import math
-import numbers
-import operator
 from typing import Any
 
 import jax
@@ -9,36 +7,13 @@ from gymnax.environments import spaces
 from gymnax.environments.classic_control import pendulum
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
+from ._validation import _at_least, _check_noise_sigma
+
 
 # Pendulum-v1's reward is `-(theta^2 + 0.1 theta_dot^2 + 0.001 u^2)`, with the
 # angle in `[-pi, pi]`, `|theta_dot| <= 8` and `|u| <= 2`: it lies in
 # `[-_WORST_COST, 0]`, which POPGym maps affinely onto `[-1, 1]`.
 _WORST_COST = math.pi**2 + 0.1 * 8.0**2 + 0.001 * 2.0**2  # 16.2736044
-
-
-def _check_max_steps(max_steps_in_episode: Any) -> int:
-    try:
-        max_steps_in_episode = operator.index(max_steps_in_episode)
-    except TypeError:
-        raise ValueError(
-            f"max_steps_in_episode must be an int, got {max_steps_in_episode!r}."
-        ) from None
-    if max_steps_in_episode < 1:
-        raise ValueError(
-            f"max_steps_in_episode must be at least 1, got {max_steps_in_episode}."
-        )
-    return max_steps_in_episode
-
-
-def _check_noise_sigma(noise_sigma: Any) -> float:
-    if isinstance(noise_sigma, bool) or not isinstance(noise_sigma, numbers.Real):
-        raise ValueError(f"noise_sigma must be a real number, got {noise_sigma!r}.")
-    noise_sigma = float(noise_sigma)
-    if not (math.isfinite(noise_sigma) and noise_sigma >= 0):
-        raise ValueError(
-            f"noise_sigma must be finite and non-negative, got {noise_sigma}."
-        )
-    return noise_sigma
 
 
 class StatelessPendulum(pendulum.Pendulum):
@@ -75,7 +50,9 @@ class StatelessPendulum(pendulum.Pendulum):
             scale (POPGym's Easy/Medium/Hard use 200/150/100).
         """
         super().__init__()
-        self.max_steps_in_episode = _check_max_steps(max_steps_in_episode)
+        self.max_steps_in_episode = _at_least(
+            "max_steps_in_episode", max_steps_in_episode, 1
+        )
         self.obs_shape = (2,)
 
     @property
