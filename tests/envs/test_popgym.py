@@ -1,18 +1,15 @@
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 from gymnax.environments.classic_control import cartpole
 
 from memrl_eqx.envs import make, popgym
 
+from . import popgym_contract as contract
 from ._helpers import (
     cartpole_oracle,
     completed_episodes,
-    random_policy,
     repeat_previous_oracle,
     rollout,
 )
@@ -30,7 +27,6 @@ STATELESS_CARTPOLE = {
     "StatelessCartPoleMedium": 400,
     "StatelessCartPoleHard": 600,
 }
-PRESETS = [*REPEAT_PREVIOUS, *STATELESS_CARTPOLE]
 NUM_ENVS = 64
 
 
@@ -42,111 +38,49 @@ def _episode_length(name):
     return STATELESS_CARTPOLE[name]
 
 
-@ft.cache
-def _make(name):
-    # One instance per preset, so that its rollout compiles once.
-    return make(f"popgym::{name}")
-
-
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    if isinstance(env, popgym.RepeatPrevious):
-        oracle = repeat_previous_oracle(env, key, obs, state)
-    else:
-        oracle = cartpole_oracle(env, key, obs, state)
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
-
-
-def _rollout(name, seed, use_oracle):
-    """`NUM_ENVS` environments for two episodes of RepeatPrevious or one (maximal)
-    episode of StatelessCartPole; one compilation per preset serves every test."""
-    env, params = _make(name)
-    length = _episode_length(name)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
+# `NUM_ENVS` environments for two episodes of RepeatPrevious or one (maximal)
+# episode of StatelessCartPole.
+CASES = {
+    name: contract.PresetCase(
+        name,
+        repeat_previous_oracle if name in REPEAT_PREVIOUS else cartpole_oracle,
         num_envs=NUM_ENVS,
-        num_steps=2 * length if name in REPEAT_PREVIOUS else length,
+        num_steps=(2 if name in REPEAT_PREVIOUS else 1) * _episode_length(name),
     )
+    for name in [*REPEAT_PREVIOUS, *STATELESS_CARTPOLE]
+}
+all_cases = contract.cases(CASES.values())
 
 
-@ft.cache
-def _random_rollout(name):
-    return _rollout(name, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(name):
-    return _rollout(name, seed=6, use_oracle=True)
-
-
-def _done(traj):
-    return np.asarray(traj["terminated"] | traj["truncated"])
-
-
-@pytest.mark.parametrize("name", PRESETS)
-def test_preset_parameters(name):
-    env, params = _make(name)
-    assert type(env).__name__ == name == env.name
+@all_cases
+def test_preset_parameters(case):
+    name = case.name
+    env, _ = case.made
+    length = _episode_length(name)
     if name in REPEAT_PREVIOUS:
         num_decks, k = REPEAT_PREVIOUS[name]
         assert (env.num_decks, env.k, env.num_cards) == (num_decks, k, 52 * num_decks)
-        assert params.max_steps_in_episode == 52 * num_decks - 1
-        assert env.num_actions == 4
+        contract.check_preset(case, max_steps=length, num_actions=4)
     else:
-        assert params.max_steps_in_episode == STATELESS_CARTPOLE[name]
-        assert env.num_actions == 2
+        contract.check_preset(case, max_steps=length, num_actions=2)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_spaces_contain_what_the_env_returns(name):
-    env, params = _make(name)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box)
-    assert isinstance(action_space, spaces.Discrete)
-    assert action_space.n == env.num_actions
-    assert obs_space.shape == ((4,) if name in REPEAT_PREVIOUS else (2,))
-    assert obs_space.dtype == jnp.float32
-    assert action_space.contains(action_space.sample(jax.random.key(0)))
-
-    traj = _random_rollout(name)
-    batch = traj["action"].shape
-    assert batch[0] == NUM_ENVS
-    # obs[:, 0] is what reset returned; the final observations include the
-    # terminal ones.
-    assert obs_space.contains(traj["obs"][0, 0])
-    low, high = np.asarray(obs_space.low), np.asarray(obs_space.high)
-    for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + obs_space.shape
-        assert np.all((low <= obs) & (obs <= high))
-    actions = np.asarray(traj["action"])
-    assert actions.dtype == np.int32
-    assert np.all((0 <= actions) & (actions < action_space.n))
-    assert traj["reward"].dtype == jnp.float32 and traj["reward"].shape == batch
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    shape = (4,) if case.name in REPEAT_PREVIOUS else (2,)
+    contract.check_spaces(case, obs_shape=shape)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_deterministic_for_a_fixed_key(name):
-    a = _rollout(name, seed=3, use_oracle=False)
-    b = _rollout(name, seed=3, use_oracle=False)
-    c = _rollout(name, seed=4, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a["obs"], c["obs"])
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
+    contract.check_deterministic(case)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_random_policy_returns(name):
+@all_cases
+def test_random_policy_returns(case):
+    name = case.name
     length = _episode_length(name)
-    traj = _random_rollout(name)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) >= NUM_ENVS
-    assert (lengths <= length).all()
+    traj = case.random
     if name in REPEAT_PREVIOUS:
         # A uniformly random action names the right suit with probability 1/4,
         # whatever the card, so a scored step is worth, in expectation,
@@ -155,54 +89,42 @@ def test_random_policy_returns(name):
         # 2 C / (num_cards - k) - 1 for C ~ Binomial(num_cards - k, 1/4): its
         # std is sqrt(3 / (4 (num_cards - k))) <= 0.125, so the mean of the 128
         # episodes has std <= 0.011, and 0.05 is more than 4 std.
-        assert len(returns) == 2 * NUM_ENVS
-        assert (lengths == length).all()
-        assert (returns >= -1 - 1e-5).all() and (returns <= 1 + 1e-5).all()
-        assert abs(returns.mean() + 0.5) < 0.05
+        returns, _ = contract.check_returns_within(
+            case, traj, count=2 * NUM_ENVS, length=length
+        )
+        contract.check_mean_near(returns, -0.5, 0.05)
     else:
         # Every step is worth 1 / max_steps, so a return is length / max_steps,
         # in (0, 1]. A uniformly random policy drops the pole after about 22
         # steps on average (CartPole's well-known random baseline).
+        returns, lengths = contract.check_returns_within(case, traj, min_count=NUM_ENVS)
         np.testing.assert_allclose(returns, lengths / length, rtol=1e-5)
-        assert (returns > 0).all() and (returns <= 1 + 1e-5).all()
+        assert (returns > 0).all()
         assert 15 < lengths.mean() < 30
-        assert np.asarray(traj["terminated"]).sum() == len(returns)
+        assert traj["terminated"].sum() == len(returns)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_oracle_reaches_the_maximum_return(name):
-    length = _episode_length(name)
-    traj = _oracle_rollout(name)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    episodes_per_env = 2 if name in REPEAT_PREVIOUS else 1
-    assert len(returns) == episodes_per_env * NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
+@all_cases
+def test_oracle_reaches_the_maximum_return(case):
+    episodes_per_env = 2 if case.name in REPEAT_PREVIOUS else 1
+    contract.check_oracle_maximum(
+        case, count=episodes_per_env * NUM_ENVS, length=_episode_length(case.name)
+    )
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_terminated_and_truncated_at_the_episode_end(name):
-    length = _episode_length(name)
-    traj = _oracle_rollout(name)
-    terminated = np.asarray(traj["terminated"])
-    truncated = np.asarray(traj["truncated"])
-    np.testing.assert_array_equal(traj["info"]["terminated"], terminated)
-    np.testing.assert_array_equal(traj["info"]["truncated"], truncated)
-    last = np.zeros(terminated.shape, dtype=bool)
-    last[:, length - 1 :: length] = True  # the last step of every episode
-    if name in REPEAT_PREVIOUS:
-        # The episode ends when the deck runs out: the task is over.
-        np.testing.assert_array_equal(terminated, last)
-        assert not truncated.any()
-    else:
-        # The pole was kept up until the time limit: the episode is cut short.
-        np.testing.assert_array_equal(truncated, last)
-        assert not terminated.any()
+@all_cases
+def test_terminated_and_truncated_at_the_episode_end(case):
+    contract.check_done_flags(case)
+    # RepeatPrevious ends when the deck runs out: the task is over. The oracle
+    # keeps StatelessCartPole's pole up until the time limit: the episode is
+    # cut short.
+    flag = "terminated" if case.name in REPEAT_PREVIOUS else "truncated"
+    contract.check_ends_every(case.oracle_rollout, _episode_length(case.name), flag)
 
 
 def test_repeat_previous_deals_the_deck_and_scores_the_kth_card():
     num_decks, k = REPEAT_PREVIOUS["RepeatPreviousEasy"]
-    traj = _random_rollout("RepeatPreviousEasy")
+    traj = CASES["RepeatPreviousEasy"].random
     obs = np.asarray(traj["obs"][:, :51])
     final = np.asarray(traj["info"]["final_observation"][:, 50])
     suits = np.argmax(obs, axis=-1)
@@ -224,9 +146,9 @@ def test_repeat_previous_deals_the_deck_and_scores_the_kth_card():
 
 
 def test_stateless_cartpole_falling_pole_terminates():
-    traj = _random_rollout("StatelessCartPoleEasy")
+    traj = CASES["StatelessCartPoleEasy"].random
     terminated = np.asarray(traj["terminated"])
-    params = _make("StatelessCartPoleEasy")[1]
+    params = CASES["StatelessCartPoleEasy"].made[1]
     # The last observation of a fallen episode is out of bounds.
     final = np.asarray(traj["info"]["final_observation"])[terminated]
     out = (np.abs(final[:, 0]) > params.x_threshold) | (
@@ -236,7 +158,7 @@ def test_stateless_cartpole_falling_pole_terminates():
 
 
 def test_stateless_cartpole_observes_position_and_angle():
-    traj = _random_rollout("StatelessCartPoleEasy")
+    traj = CASES["StatelessCartPoleEasy"].random
     state = traj["state"]
     np.testing.assert_allclose(
         traj["obs"], np.stack([state.x, state.theta], axis=-1), rtol=0, atol=1e-7
@@ -244,13 +166,13 @@ def test_stateless_cartpole_observes_position_and_angle():
 
 
 def test_stateless_cartpole_dynamics_are_cartpoles():
-    env, params = _make("StatelessCartPoleEasy")
+    env, params = CASES["StatelessCartPoleEasy"].made
     full = cartpole.CartPole()
-    traj = _random_rollout("StatelessCartPoleEasy")
+    traj = CASES["StatelessCartPoleEasy"].random
     key = jax.random.key(0)
     for t in range(5):
-        state = jax.tree.map(lambda x: x[0, t], traj["state"])
-        action = traj["action"][0, t]
+        state = jax.tree.map(lambda x: jnp.asarray(x[0, t]), traj["state"])
+        action = jnp.asarray(traj["action"][0, t])
         obs, next_state, reward, terminated, _ = env.step_env(
             key, state, action, params
         )
@@ -275,7 +197,7 @@ def test_stateless_cartpole_custom_length():
         num_envs=2,
         num_steps=50,
     )
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
+    returns, lengths = completed_episodes(traj["reward"], contract.done(traj))
     np.testing.assert_array_equal(lengths, 25)
     np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
     assert np.asarray(traj["truncated"]).sum() == 4

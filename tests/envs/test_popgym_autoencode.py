@@ -1,10 +1,7 @@
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._autoencode import (
     Autoencode,
@@ -14,7 +11,8 @@ from memrl_eqx.envs.popgym._autoencode import (
     AutoencodeState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 PRESETS = {
@@ -26,13 +24,6 @@ PRESETS = {
 NUM_ENVS = 16
 
 
-@ft.cache
-def _make(cls):
-    # One instance per preset, so that its rollout compiles once.
-    env = cls()
-    return env, env.default_params
-
-
 def _num_cards(cls):
     return 52 * PRESETS[cls]
 
@@ -41,92 +32,49 @@ def _length(cls):
     return 2 * _num_cards(cls) - 1
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    # The oracle reads the card due from the hidden state (while watching, the
-    # index is clipped and the action ignored).
+def _oracle(env, key, obs, state, arg=None):
+    """Reads the card due from the hidden state (while watching, the index is
+    clipped and the action ignored)."""
+    del key, obs, arg
     n = env.num_cards
-    oracle = state.cards[jnp.clip(2 * n - 2 - state.time, 0, n - 1)]
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
+    return state.cards[jnp.clip(2 * n - 2 - state.time, 0, n - 1)]
 
 
-def _rollout(cls, seed, use_oracle):
-    """Two whole episodes in each of `NUM_ENVS` environments; one compilation per
-    preset serves every test."""
-    env, params = _make(cls)
-    traj = rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
-        num_envs=NUM_ENVS,
-        num_steps=2 * _length(cls),
+# Two whole episodes in each of `NUM_ENVS` environments.
+CASES = {
+    cls: contract.PresetCase(
+        cls, _oracle, num_envs=NUM_ENVS, num_steps=2 * _length(cls)
     )
-    return jax.tree.map(np.asarray, traj)
+    for cls in PRESETS
+}
+all_cases = contract.cases(CASES.values())
 
 
-@ft.cache
-def _random_rollout(cls):
-    return _rollout(cls, seed=5, use_oracle=False)
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    assert env.num_decks == PRESETS[case.env]
+    assert env.num_cards == _num_cards(case.env)
+    contract.check_preset(case, max_steps=_length(case.env), num_actions=4)
 
 
-@ft.cache
-def _oracle_rollout(cls):
-    return _rollout(cls, seed=6, use_oracle=True)
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    contract.check_spaces(case, obs_shape=(6,))
 
 
-def _done(traj):
-    return traj["terminated"] | traj["truncated"]
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_preset_parameters(cls):
-    env, params = _make(cls)
-    assert env.name == cls.__name__
-    assert env.num_decks == PRESETS[cls] and env.num_cards == _num_cards(cls)
-    assert params.max_steps_in_episode == _length(cls)
-    assert env.num_actions == 4
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_spaces_contain_what_the_env_returns(cls):
-    env, params = _make(cls)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.shape == (6,)
-    assert obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete) and action_space.n == 4
-    batch = (NUM_ENVS, 2 * _length(cls))
-    for traj in (_random_rollout(cls), _oracle_rollout(cls)):
-        for obs in (traj["obs"], traj["info"]["final_observation"]):
-            assert obs.dtype == np.float32 and obs.shape == batch + (6,)
-            assert np.all((obs_space.low <= obs) & (obs <= obs_space.high))
-        actions = traj["action"]
-        assert actions.dtype == np.int32 and np.all((0 <= actions) & (actions < 4))
-        assert traj["reward"].dtype == np.float32 and traj["reward"].shape == batch
-        assert traj["terminated"].dtype == traj["truncated"].dtype == np.bool_
-        state = jax.tree.map(lambda x: x[0, _length(cls) - 1], traj["state"])
-        assert env.state_space(params).contains(state)
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_deterministic_for_a_fixed_key(cls):
-    a = _random_rollout(cls)
-    b = _rollout(cls, seed=5, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
     # The cards dealt do not depend on the policy: another key, another deal.
-    assert not np.array_equal(a["obs"], _oracle_rollout(cls)["obs"])
+    contract.check_deterministic(case)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_random_policy_returns(cls):
-    num_cards = _num_cards(cls)
-    traj = _random_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, _length(cls))
-    assert (np.abs(returns) <= 1 + 1e-5).all()
+@all_cases
+def test_random_policy_returns(case):
+    num_cards = _num_cards(case.env)
+    returns, _ = contract.check_returns_within(
+        case, case.random, count=2 * NUM_ENVS, length=_length(case.env)
+    )
     # The num_cards steps of the play phase are scored, and a uniformly random
     # suit is right with probability 1/4 whatever the card due, so a scored step
     # is worth (1/4 - 3/4) / num_cards in expectation and an episode -1/2. A
@@ -134,32 +82,23 @@ def test_random_policy_returns(cls):
     # sqrt(3 / (4 num_cards)); the mean of the episodes is within 5 standard
     # errors.
     stderr = np.sqrt(3 / (4 * num_cards)) / np.sqrt(len(returns))
-    assert abs(returns.mean() + 0.5) < 5 * stderr
+    contract.check_mean_near(returns, -0.5, 5 * stderr)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_oracle_reaches_the_maximum_return(cls):
-    traj = _oracle_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, _length(cls))
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
+@all_cases
+def test_oracle_reaches_the_maximum_return(case):
+    contract.check_oracle_maximum(case, count=2 * NUM_ENVS, length=_length(case.env))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_terminated_when_the_deck_is_recited(cls):
-    length = _length(cls)
-    traj = _oracle_rollout(cls)
-    last = np.zeros(traj["terminated"].shape, dtype=bool)
-    last[:, length - 1 :: length] = True  # the last step of every episode
-    np.testing.assert_array_equal(traj["terminated"], last)
-    assert not traj["truncated"].any()
-    np.testing.assert_array_equal(traj["info"]["terminated"], traj["terminated"])
+@all_cases
+def test_terminated_when_the_deck_is_recited(case):
+    contract.check_done_flags(case)
+    contract.check_ends_every(case.oracle_rollout, _length(case.env))
 
 
 def test_shows_the_deck_then_scores_it_backwards():
     n = 52
-    traj = _random_rollout(AutoencodeEasy)
+    traj = CASES[AutoencodeEasy].random
     obs = traj["obs"][:, : 2 * n - 1]
     flags = np.argmax(obs[..., :2], axis=-1)
     shown = np.argmax(obs[..., 2:], axis=-1)

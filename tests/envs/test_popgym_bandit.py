@@ -1,12 +1,9 @@
 """POPGym's Multiarmed Bandit."""
 
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._multiarmed_bandit import (
     MultiarmedBandit,
@@ -16,7 +13,8 @@ from memrl_eqx.envs.popgym._multiarmed_bandit import (
     MultiarmedBanditState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 # name: (class, num_bandits, max_steps_in_episode), POPGym's presets
@@ -28,137 +26,84 @@ PRESETS = {
 NUM_ENVS = 32
 
 
-@ft.cache
-def _make(name):
-    # One instance per preset, so that its rollout compiles once.
-    env = PRESETS[name][0]()
-    return env, env.default_params
-
-
 def bandit_oracle(env, key, obs, state, arg=None):
     """Pulls the arm most likely to pay out, read from the hidden state."""
     del env, key, obs, arg
     return jnp.argmax(state.probs).astype(jnp.int32)
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    oracle = bandit_oracle(env, key, obs, state)
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
-
-
-def _run(name, seed, use_oracle):
-    """`NUM_ENVS` environments for one episode and the first step of the next:
-    one compilation per preset serves every test."""
-    env, params = _make(name)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
-        num_envs=NUM_ENVS,
-        num_steps=PRESETS[name][2] + 1,
+# `NUM_ENVS` environments for one episode and the first step of the next.
+CASES = {
+    name: contract.PresetCase(
+        cls, bandit_oracle, num_envs=NUM_ENVS, num_steps=length + 1
     )
+    for name, (cls, _, length) in PRESETS.items()
+}
+all_cases = contract.cases(CASES.values())
 
 
-@ft.cache
-def _random_rollout(name):
-    return _run(name, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(name):
-    return _run(name, seed=6, use_oracle=True)
-
-
-def _episodes(traj):
-    """The returns of the completed episodes, and each one's arm probabilities."""
-    done = np.asarray(traj["terminated"] | traj["truncated"])
-    returns, lengths = completed_episodes(traj["reward"], done)
+def _episodes(case, traj):
+    """The returns of the completed episodes (one an environment, within
+    [-1, 1]), and each one's arm probabilities."""
+    _, _, length = PRESETS[case.name]
+    returns, _ = contract.check_returns_within(
+        case, traj, count=NUM_ENVS, length=length
+    )
     probs = np.asarray(traj["state"].probs[:, 0], dtype=np.float64)
-    return returns, lengths, probs
+    return returns, probs
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_preset_parameters(name):
-    env, params = _make(name)
-    _, num_bandits, length = PRESETS[name]
-    assert type(env).__name__ == name == env.name
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    _, num_bandits, length = PRESETS[case.name]
     assert (env.num_bandits, env.max_steps_in_episode) == (num_bandits, length)
-    assert params.max_steps_in_episode == length
-    assert env.num_actions == num_bandits
+    contract.check_preset(case, max_steps=length, num_actions=num_bandits)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_spaces_contain_what_the_env_returns(name):
-    env, params = _make(name)
-    _, num_bandits, length = PRESETS[name]
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.shape == (2,)
-    assert obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete)
-    assert action_space.n == num_bandits
-    assert action_space.contains(action_space.sample(jax.random.key(0)))
-
-    traj = _random_rollout(name)
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    _, num_bandits, _ = PRESETS[case.name]
+    contract.check_spaces(case, obs_shape=(2,))
+    traj = case.random
     batch = traj["reward"].shape
-    assert batch == (NUM_ENVS, length + 1)
     for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + (2,)
         np.testing.assert_array_equal(obs, np.eye(2)[np.argmax(obs, axis=-1)])
-    actions = np.asarray(traj["action"])
-    assert actions.dtype == np.int32
-    assert np.all((0 <= actions) & (actions < num_bandits))
-    assert traj["reward"].dtype == jnp.float32
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
-    probs = np.asarray(traj["state"].probs)
+    probs = traj["state"].probs
     assert probs.dtype == np.float32 and probs.shape == batch + (num_bandits,)
     assert np.all((0 <= probs) & (probs < 1))
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_deterministic_for_a_fixed_key(name):
-    a = _random_rollout(name)
-    b = _run(name, seed=5, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
     # Another key (the oracle rollout's) draws other arms.
-    c = _oracle_rollout(name)
-    assert not np.array_equal(a["state"].probs[:, 0], c["state"].probs[:, 0])
+    contract.check_deterministic(case, state_fields=("probs",))
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_truncated_at_the_time_limit_then_reset(name):
-    _, _, length = PRESETS[name]
-    traj = _random_rollout(name)
-    truncated = np.asarray(traj["truncated"])
-    np.testing.assert_array_equal(traj["info"]["truncated"], truncated)
-    assert not np.asarray(traj["terminated"]).any()
-    assert truncated[:, length - 1].all()
-    assert not np.delete(truncated, length - 1, axis=1).any()
+@all_cases
+def test_truncated_at_the_time_limit_then_reset(case):
+    _, _, length = PRESETS[case.name]
+    traj = case.random
+    contract.check_done_flags(case)
+    contract.check_ends_every(traj, length, "truncated")
     # The arms are fixed for an episode and drawn anew at reset, with the
     # observation back to "no payout".
-    probs = np.asarray(traj["state"].probs)
+    probs = traj["state"].probs
     np.testing.assert_array_equal(probs[:, :length], probs[:, :1].repeat(length, 1))
     assert (probs[:, length] != probs[:, 0]).all()
-    time = np.asarray(traj["state"].time)
+    time = traj["state"].time
     np.testing.assert_array_equal(
         time[:, :length], np.tile(np.arange(length), (NUM_ENVS, 1))
     )
     assert (time[:, length] == 0).all()
-    reset_obs = np.asarray(traj["obs"])[:, [0, length]]
+    reset_obs = traj["obs"][:, [0, length]]
     np.testing.assert_array_equal(reset_obs, np.broadcast_to([1, 0], reset_obs.shape))
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_random_policy_returns(name):
-    _, n, length = PRESETS[name]
-    returns, lengths, probs = _episodes(_random_rollout(name))
-    assert len(returns) == NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    assert (returns >= -1 - 1e-5).all() and (returns <= 1 + 1e-5).all()
+@all_cases
+def test_random_policy_returns(case):
+    _, n, length = PRESETS[case.name]
+    returns, probs = _episodes(case, case.random)
     # A uniformly random arm pays out with probability m = mean(probs), so a
     # return is (2 B - L) / L with B ~ Binomial(L, m) given the arms: its
     # expectation is 2 m - 1, and its variance given the arms 4 m (1 - m) / L.
@@ -175,14 +120,11 @@ def test_random_policy_returns(name):
     assert abs(returns.mean()) < 4.5 * np.sqrt(var / NUM_ENVS)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_oracle_returns(name):
-    _, n, length = PRESETS[name]
-    traj = _oracle_rollout(name)
-    returns, lengths, probs = _episodes(traj)
-    assert len(returns) == NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    assert (returns >= -1 - 1e-5).all() and (returns <= 1 + 1e-5).all()
+@all_cases
+def test_oracle_returns(case):
+    _, n, length = PRESETS[case.name]
+    traj = case.oracle_rollout
+    returns, probs = _episodes(case, traj)
     best = np.argmax(probs, axis=1)[:, None]
     np.testing.assert_array_equal(
         traj["action"][:, :length], np.broadcast_to(best, (NUM_ENVS, length))
@@ -203,7 +145,7 @@ def test_oracle_returns(name):
 
 def test_rewards_and_observations_follow_the_payouts():
     _, _, length = PRESETS["MultiarmedBanditEasy"]
-    traj = _random_rollout("MultiarmedBanditEasy")
+    traj = CASES["MultiarmedBanditEasy"].random
     reward = np.asarray(traj["reward"])
     np.testing.assert_allclose(np.abs(reward), 1 / length, rtol=1e-6)
     # The observation after a pull says whether it paid out; the reward agrees.

@@ -1,10 +1,7 @@
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._battleship import (
     _place_ship,
@@ -15,7 +12,8 @@ from memrl_eqx.envs.popgym._battleship import (
     BattleshipState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 PRESETS = {
@@ -28,51 +26,19 @@ NUM_ENVS = 16
 SHIPS = 12  # tiles covered by the ships of every preset
 
 
-@ft.cache
-def _make(cls):
-    # One instance per preset, so that its rollout compiles once.
-    env = cls()
-    return env, env.default_params
-
-
 def _oracle(env, key, obs, state, arg=None):
     """Fires at the first ship tile not yet hit, read from the hidden board."""
     del env, key, obs, arg
     return jnp.argmax((state.ships & ~state.fired).ravel()).astype(jnp.int32)
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    oracle = _oracle(env, key, obs, state)
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
-
-
-def _rollout(cls, seed, use_oracle):
-    """`NUM_ENVS` boards for `N` shots: one (nearly always truncated) random
-    episode, or many oracle ones. One compilation per preset serves every test."""
-    env, params = _make(cls)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
-        num_envs=NUM_ENVS,
-        num_steps=env.num_tiles,
-    )
-
-
-@ft.cache
-def _random_rollout(cls):
-    return _rollout(cls, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(cls):
-    return _rollout(cls, seed=6, use_oracle=True)
-
-
-def _done(traj):
-    return np.asarray(traj["terminated"] | traj["truncated"])
+# `NUM_ENVS` boards for `N` shots: one (nearly always truncated) random episode,
+# or many oracle ones.
+CASES = {
+    cls: contract.PresetCase(cls, _oracle, num_envs=NUM_ENVS, num_steps=n * n)
+    for cls, n in PRESETS.items()
+}
+all_cases = contract.cases(CASES.values())
 
 
 def _random_expectation(num_tiles, num_ship_tiles):
@@ -98,55 +64,32 @@ def _random_expectation(num_tiles, num_ship_tiles):
     return total
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_preset_parameters(cls):
-    env, params = _make(cls)
-    n = PRESETS[cls]
-    assert env.name == cls.__name__
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    n = PRESETS[case.env]
     assert (env.board_size, env.ship_sizes) == (n, (2, 3, 3, 4))
-    assert params.max_steps_in_episode == env.num_tiles == n * n
-    assert env.num_actions == n * n and env.num_ship_tiles == SHIPS
+    assert env.num_tiles == n * n and env.num_ship_tiles == SHIPS
+    contract.check_preset(case, max_steps=n * n, num_actions=n * n)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_spaces_contain_what_the_env_returns(cls):
-    env, params = _make(cls)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete)
-    assert action_space.n == env.num_actions
-    assert obs_space.shape == (2 + 2 * env.board_size,)
-
-    traj = _random_rollout(cls)
-    batch = traj["action"].shape
-    low, high = np.asarray(obs_space.low), np.asarray(obs_space.high)
-    for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + obs_space.shape
-        assert np.all((low <= obs) & (obs <= high))
-    actions = np.asarray(traj["action"])
-    assert actions.dtype == np.int32
-    assert np.all((0 <= actions) & (actions < action_space.n))
-    assert traj["reward"].dtype == jnp.float32 and traj["reward"].shape == batch
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    env, _ = case.made
+    # The boards are boolean, which gymnax's `Box.contains` cannot check under
+    # strict dtype promotion.
+    contract.check_spaces(case, obs_shape=(2 + 2 * env.board_size,), states=False)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_deterministic_for_a_fixed_key(cls):
-    a = _random_rollout(cls)
-    b = _rollout(cls, seed=5, use_oracle=False)
-    c = _rollout(cls, seed=4, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a["state"].ships, c["state"].ships)
-    assert not np.array_equal(a["obs"], c["obs"])
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
+    contract.check_deterministic(case, state_fields=("ships",))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_fleet_is_placed_without_overlap(cls):
-    n = PRESETS[cls]
-    traj = _random_rollout(cls)
+@all_cases
+def test_fleet_is_placed_without_overlap(case):
+    n = PRESETS[case.env]
+    traj = case.random
     boards = np.asarray(traj["state"].ships)
     # Four ships of 12 tiles in all cover 12 tiles only if none overlap.
     assert (boards.sum(axis=(2, 3)) == SHIPS).all()
@@ -174,47 +117,38 @@ def test_a_ship_is_placed_evenly_among_the_free_placements():
     assert top.sum() == 100
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_random_policy_returns(cls):
-    env, _ = _make(cls)
-    traj = _random_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) >= NUM_ENVS
-    assert (lengths <= env.num_tiles).all()
+@all_cases
+def test_random_policy_returns(case):
+    env, _ = case.made
     low = -env.num_tiles / (env.num_tiles - SHIPS)
-    assert (returns >= low - 1e-5).all() and (returns <= 1 + 1e-5).all()
+    returns, _ = contract.check_returns_within(
+        case, case.random, low, min_count=NUM_ENVS
+    )
     # The exact expectation (about -0.3) against the mean of 16 episodes: a
     # return's standard deviation is about 0.15, so five standard errors are
     # about 0.2.
     expected = _random_expectation(env.num_tiles, SHIPS)
     stderr = returns.std() / np.sqrt(len(returns))
-    assert abs(returns.mean() - expected) < 5 * stderr
+    contract.check_mean_near(returns, expected, 5 * stderr)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_oracle_reaches_the_maximum_return(cls):
-    env, _ = _make(cls)
-    traj = _oracle_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == NUM_ENVS * (env.num_tiles // SHIPS)
-    np.testing.assert_array_equal(lengths, SHIPS)
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
+@all_cases
+def test_oracle_reaches_the_maximum_return(case):
+    env, _ = case.made
+    contract.check_oracle_maximum(
+        case, count=NUM_ENVS * (env.num_tiles // SHIPS), length=SHIPS
+    )
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_terminated_and_truncated(cls):
-    env, _ = _make(cls)
+@all_cases
+def test_terminated_and_truncated(case):
+    env, _ = case.made
+    contract.check_done_flags(case)
     # The oracle sinks the fleet in 12 shots: a termination.
-    traj = _oracle_rollout(cls)
-    terminated = np.asarray(traj["terminated"])
-    last = np.zeros(terminated.shape, dtype=bool)
-    last[:, SHIPS - 1 :: SHIPS] = True
-    np.testing.assert_array_equal(terminated, last)
-    assert not np.asarray(traj["truncated"]).any()
-    np.testing.assert_array_equal(traj["info"]["terminated"], terminated)
+    contract.check_ends_every(case.oracle_rollout, SHIPS)
     # Random shots: terminated exactly when the 12th ship tile is hit, truncated
     # after N shots otherwise.
-    traj = _random_rollout(cls)
+    traj = case.random
     state = traj["state"]
     hits = np.asarray(state.hits) + (np.asarray(traj["reward"]) > 0)
     terminated = np.asarray(traj["terminated"])
@@ -226,8 +160,7 @@ def test_terminated_and_truncated(cls):
 
 
 def test_shots_are_scored_and_observed():
-    env, _ = _make(BattleshipEasy)
-    traj = _random_rollout(BattleshipEasy)
+    traj = CASES[BattleshipEasy].random
     state = traj["state"]
     action = np.asarray(traj["action"])
     rows, cols = action // 8, action % 8

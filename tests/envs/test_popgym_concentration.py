@@ -1,12 +1,9 @@
 """POPGym's Concentration."""
 
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._concentration import (
     Concentration,
@@ -16,7 +13,8 @@ from memrl_eqx.envs.popgym._concentration import (
     ConcentrationState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 # name: (class, num_decks, deck_type, num_values), POPGym's presets
@@ -36,13 +34,6 @@ RANDOM_RETURN = {
 NUM_ENVS = 16
 
 
-@ft.cache
-def _make(name):
-    # One instance per preset, so that its rollout compiles once.
-    env = PRESETS[name][0]()
-    return env, env.default_params
-
-
 def _num_cards(name):
     return 52 * PRESETS[name][1]
 
@@ -58,39 +49,18 @@ def concentration_oracle(env, key, obs, state, arg=None):
     return jnp.argmax(jnp.where(state.first >= 0, partner, face_down)).astype(jnp.int32)
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    oracle = concentration_oracle(env, key, obs, state)
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
-
-
-def _run(name, seed, use_oracle):
-    """`NUM_ENVS` environments for `2 * num_cards + 1` steps (one truncated random
-    episode, or two oracle ones, and a step after): one compilation per preset
-    serves every test."""
-    env, params = _make(name)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
+# `NUM_ENVS` environments for `2 * num_cards + 1` steps (one truncated random
+# episode, or two oracle ones, and a step after).
+CASES = {
+    name: contract.PresetCase(
+        PRESETS[name][0],
+        concentration_oracle,
         num_envs=NUM_ENVS,
         num_steps=2 * _num_cards(name) + 1,
     )
-
-
-@ft.cache
-def _random_rollout(name):
-    return _run(name, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(name):
-    return _run(name, seed=6, use_oracle=True)
-
-
-def _done(traj):
-    return np.asarray(traj["terminated"] | traj["truncated"])
+    for name in PRESETS
+}
+all_cases = contract.cases(CASES.values())
 
 
 def _expected_obs(values, visible, num_values):
@@ -98,60 +68,43 @@ def _expected_obs(values, visible, num_values):
     return np.eye(num_values + 1)[symbols].reshape(*symbols.shape[:-1], -1)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_preset_parameters(name):
-    env, params = _make(name)
-    _, num_decks, deck_type, num_values = PRESETS[name]
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    _, num_decks, deck_type, num_values = PRESETS[case.name]
     n = 52 * num_decks
-    assert type(env).__name__ == name == env.name
     assert (env.num_decks, env.deck_type) == (num_decks, deck_type)
-    assert (env.num_cards, env.num_values, env.num_actions) == (n, num_values, n)
+    assert (env.num_cards, env.num_values) == (n, num_values)
     # POPGym's episode length ceil(2 n - n / (2 n - 1)).
-    assert params.max_steps_in_episode == np.ceil(2 * n - n / (2 * n - 1)) == 2 * n
+    assert np.ceil(2 * n - n / (2 * n - 1)) == 2 * n
+    contract.check_preset(case, max_steps=2 * n, num_actions=n)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_spaces_contain_what_the_env_returns(name):
-    env, params = _make(name)
-    n, num_values = _num_cards(name), PRESETS[name][3]
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box)
-    assert obs_space.shape == (n * (num_values + 1),)
-    assert obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete) and action_space.n == n
-    assert action_space.contains(action_space.sample(jax.random.key(0)))
-
-    traj = _random_rollout(name)
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    n, num_values = _num_cards(case.name), PRESETS[case.name][3]
+    # The state's `face_up` is boolean, which gymnax's `Box.contains` cannot
+    # check under strict dtype promotion.
+    contract.check_spaces(case, obs_shape=(n * (num_values + 1),), states=False)
+    traj = case.random
     batch = traj["reward"].shape
-    assert batch == (NUM_ENVS, 2 * n + 1)
     for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + obs_space.shape
         cards = obs.reshape(*batch, n, num_values + 1)
         np.testing.assert_array_equal(cards.sum(axis=-1), 1)  # one-hot per card
         assert set(np.unique(cards)) <= {0.0, 1.0}
-    actions = np.asarray(traj["action"])
-    assert actions.dtype == np.int32 and np.all((0 <= actions) & (actions < n))
-    assert traj["reward"].dtype == jnp.float32
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_deterministic_for_a_fixed_key(name):
-    a = _random_rollout(name)
-    b = _run(name, seed=5, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
     # Another key (the oracle rollout's) deals other tables.
-    c = _oracle_rollout(name)
-    assert not np.array_equal(a["state"].values[:, 0], c["state"].values[:, 0])
+    contract.check_deterministic(case, state_fields=("values",))
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_table_is_a_shuffled_deck(name):
+@all_cases
+def test_table_is_a_shuffled_deck(case):
+    name = case.name
     n, num_values = _num_cards(name), PRESETS[name][3]
-    traj = _random_rollout(name)
+    traj = case.random
     values = np.asarray(traj["state"].values)
     for table in values[:, 0]:
         np.testing.assert_array_equal(
@@ -167,10 +120,11 @@ def test_table_is_a_shuffled_deck(name):
     )
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_observation_shows_the_matched_and_turned_cards(name):
+@all_cases
+def test_observation_shows_the_matched_and_turned_cards(case):
+    name = case.name
     n, num_values = _num_cards(name), PRESETS[name][3]
-    traj = _random_rollout(name)
+    traj = case.random
     state = traj["state"]
     positions = np.arange(n)
     first = np.asarray(state.first)[..., None]
@@ -184,19 +138,16 @@ def test_observation_shows_the_matched_and_turned_cards(name):
     )
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_random_policy_returns(name):
-    n = _num_cards(name)
+@all_cases
+def test_random_policy_returns(case):
+    n = _num_cards(case.name)
     length = 2 * n
-    traj = _random_rollout(name)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
+    traj = case.random
     # A random policy cannot match every pair in time: one truncated episode each.
-    assert len(returns) == NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    truncated = np.asarray(traj["truncated"])
-    assert truncated[:, length - 1].all() and truncated.sum() == NUM_ENVS
-    assert not np.asarray(traj["terminated"]).any()
-    assert (returns >= -1 - 1e-5).all() and (returns <= 1 + 1e-5).all()
+    returns, _ = contract.check_returns_within(
+        case, traj, count=NUM_ENVS, length=length
+    )
+    contract.check_ends_every(traj, length, "truncated")
     # No closed form for the expected return, but the expected reward of a
     # uniformly random card given the state is: with k cards matched, a first
     # card costs 1 / L with probability k / n; a second card matches with
@@ -225,24 +176,16 @@ def test_random_policy_returns(name):
     assert abs(deviation.mean()) < 4.5 * np.sqrt(var.sum() / NUM_ENVS**2)
     # The returns themselves: an episode's std is about 0.1, so the mean of
     # NUM_ENVS = 16 has a standard error under 0.02.
-    assert abs(returns.mean() - RANDOM_RETURN[name]) < 0.09
+    contract.check_mean_near(returns, RANDOM_RETURN[case.name], 0.09)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_oracle_reaches_the_maximum_return(name):
-    n = _num_cards(name)
-    traj = _oracle_rollout(name)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
+@all_cases
+def test_oracle_reaches_the_maximum_return(case):
+    n = _num_cards(case.name)
     # Every pair matched in n steps: the return 1, and a termination.
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, n)
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
-    terminated = np.asarray(traj["terminated"])
-    last = np.zeros(terminated.shape, dtype=bool)
-    last[:, n - 1 : 2 * n : n] = True
-    np.testing.assert_array_equal(terminated, last)
-    np.testing.assert_array_equal(traj["info"]["terminated"], terminated)
-    assert not np.asarray(traj["truncated"]).any()
+    contract.check_oracle_maximum(case, count=2 * NUM_ENVS, length=n)
+    contract.check_ends_every(case.oracle_rollout, n)
+    contract.check_done_flags(case)
 
 
 def test_turns_by_hand():
@@ -292,13 +235,13 @@ def test_turns_by_hand():
     np.testing.assert_array_equal(obs, _expected_obs(values, True, 2))
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_rewards_and_turns_follow_the_rules(name):
+@all_cases
+def test_rewards_and_turns_follow_the_rules(case):
     """Every step of the random rollout against the rules, from the state it was
     taken in: the reward, the matched cards and the turn after it."""
-    n = _num_cards(name)
+    n = _num_cards(case.name)
     length = 2 * n
-    traj = _random_rollout(name)
+    traj = case.random
     state = traj["state"]
     face_up = np.asarray(state.face_up)
     values = np.asarray(state.values)
@@ -318,7 +261,7 @@ def test_rewards_and_turns_follow_the_rules(name):
     np.testing.assert_allclose(traj["reward"], expected, rtol=1e-6)
     # Some steps of every kind were checked.
     assert already_matched.any() and match.any() and (has_first & ~match).any()
-    stepped = ~_done(traj)[:, :-1]  # the steps not followed by a reset
+    stepped = ~contract.done(traj)[:, :-1]  # the steps not followed by a reset
     in_play = (np.arange(n) == card[..., None]) | (np.arange(n) == first[..., None])
     next_face_up = face_up | (match[..., None] & in_play)
     next_first = np.where(~has_first & ~already_matched, card, -1)

@@ -1,13 +1,9 @@
 """POPGym's control tasks: Noisy Stateless CartPole, Stateless Pendulum and Noisy
 Stateless Pendulum."""
 
-import functools as ft
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._noisy_stateless_cartpole import (
     NoisyStatelessCartPole,
@@ -27,12 +23,8 @@ from memrl_eqx.envs.popgym._stateless_pendulum import (
     StatelessPendulumMedium,
 )
 
-from ._helpers import (
-    cartpole_oracle,
-    completed_episodes,
-    random_policy,
-    rollout,
-)
+from . import popgym_contract as contract
+from ._helpers import cartpole_oracle
 
 
 # name: (class, max_steps_in_episode, noise_sigma), POPGym's presets
@@ -53,13 +45,6 @@ PRESETS = {**CARTPOLES, **PENDULUMS}
 NUM_ENVS = 32
 
 
-@ft.cache
-def _make(name):
-    # One instance per preset, so that its rollout compiles once.
-    env = PRESETS[name][0]()
-    return env, env.default_params
-
-
 def _angle(theta):
     return (theta + jnp.pi) % (2 * jnp.pi) - jnp.pi
 
@@ -78,41 +63,20 @@ def pendulum_swing_up(env, key, obs, state, arg=None):
     return jnp.reshape(torque, (1,)).astype(jnp.float32)
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    if isinstance(env, StatelessPendulum):
-        oracle = pendulum_swing_up(env, key, obs, state)
-    else:
-        oracle = cartpole_oracle(env, key, obs, state)
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
-
-
-def _run(name, seed, use_oracle):
-    """`NUM_ENVS` environments for two maximal episodes: one compilation per
-    preset serves every test."""
-    env, params = _make(name)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
+# `NUM_ENVS` environments for two maximal episodes.
+CASES = {
+    name: contract.PresetCase(
+        cls,
+        cartpole_oracle if name in CARTPOLES else pendulum_swing_up,
         num_envs=NUM_ENVS,
-        num_steps=2 * PRESETS[name][1],
+        num_steps=2 * length,
     )
+    for name, (cls, length, _) in PRESETS.items()
+}
 
 
-@ft.cache
-def _random_rollout(name):
-    return _run(name, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(name):
-    return _run(name, seed=6, use_oracle=True)
-
-
-def _done(traj):
-    return np.asarray(traj["terminated"] | traj["truncated"])
+def _cases(names):
+    return contract.cases(CASES[name] for name in names)
 
 
 def _clean_obs(name, state):
@@ -122,112 +86,77 @@ def _clean_obs(name, state):
     return np.stack([np.cos(state.theta), np.sin(state.theta)], axis=-1)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_preset_parameters(name):
-    env, params = _make(name)
-    _, length, sigma = PRESETS[name]
-    assert type(env).__name__ == name == env.name
-    assert params.max_steps_in_episode == env.max_steps_in_episode == length
-    if name in CARTPOLES:
-        assert isinstance(env, StatelessCartPole) and env.num_actions == 2
+@_cases(PRESETS)
+def test_preset_parameters(case):
+    env, _ = case.made
+    _, length, sigma = PRESETS[case.name]
+    assert env.max_steps_in_episode == length
+    if case.name in CARTPOLES:
+        assert isinstance(env, StatelessCartPole)
+        contract.check_preset(case, max_steps=length, num_actions=2)
     else:
-        assert isinstance(env, StatelessPendulum) and env.num_actions == 1
+        assert isinstance(env, StatelessPendulum)
+        contract.check_preset(case, max_steps=length, num_actions=1)
     assert getattr(env, "noise_sigma", 0.0) == sigma
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_spaces_contain_what_the_env_returns(name):
-    env, params = _make(name)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box)
-    assert obs_space.shape == (2,) and obs_space.dtype == jnp.float32
-    if name in CARTPOLES:
-        assert isinstance(action_space, spaces.Discrete) and action_space.n == 2
+@_cases(PRESETS)
+def test_spaces_contain_what_the_env_returns(case):
+    cartpole = case.name in CARTPOLES
+    obs_space, action_space = contract.check_spaces(
+        case, obs_shape=(2,), discrete=cartpole
+    )
+    if cartpole:
+        assert action_space.n == 2
         np.testing.assert_allclose(obs_space.high, [4.8, 24 * np.pi / 180])
     else:
-        assert isinstance(action_space, spaces.Box) and action_space.shape == (1,)
         np.testing.assert_array_equal([action_space.low, action_space.high], [-2, 2])
         np.testing.assert_array_equal([obs_space.low, obs_space.high], [-1, 1])
-    assert action_space.contains(action_space.sample(jax.random.key(0)))
-
-    traj = _random_rollout(name)
-    batch = traj["reward"].shape
-    assert batch == (NUM_ENVS, 2 * PRESETS[name][1])
-    low, high = np.asarray(obs_space.low), np.asarray(obs_space.high)
-    for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + (2,)
-        assert np.all((low <= obs) & (obs <= high))
-    actions = np.asarray(traj["action"])
-    if name in CARTPOLES:
-        assert actions.dtype == np.int32 and actions.shape == batch
-        assert np.all((0 <= actions) & (actions < 2))
-    else:
-        assert actions.dtype == np.float32 and actions.shape == batch + (1,)
-        assert np.all((-2 <= actions) & (actions <= 2))
-    assert traj["reward"].dtype == jnp.float32
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_deterministic_for_a_fixed_key(name):
-    a = _random_rollout(name)
-    b = _run(name, seed=5, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+@_cases(PRESETS)
+def test_deterministic_for_a_fixed_key(case):
     # Another key (the oracle rollout's) deals other initial states.
-    c = _oracle_rollout(name)
-    assert not np.array_equal(a["state"].theta[:, 0], c["state"].theta[:, 0])
+    contract.check_deterministic(case, state_fields=("theta",))
 
 
-@pytest.mark.parametrize("name", CARTPOLES)
-def test_cartpole_random_policy_returns(name):
-    _, length, _ = PRESETS[name]
-    traj = _random_rollout(name)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
+@_cases(PRESETS)
+def test_flags_in_info(case):
+    contract.check_done_flags(case)
+
+
+@_cases(CARTPOLES)
+def test_cartpole_random_policy_returns(case):
+    _, length, _ = PRESETS[case.name]
+    traj = case.random
+    returns, lengths = contract.check_returns_within(case, traj)
     # Every step is worth 1 / max_steps, and a uniformly random policy drops the
     # pole after about 22 steps on average (CartPole's random baseline): the
     # noise does not change the dynamics.
     np.testing.assert_allclose(returns, lengths / length, rtol=1e-5)
-    assert (returns > 0).all() and (returns <= 1 + 1e-5).all()
-    assert (lengths <= length).all()
+    assert (returns > 0).all()
     assert 15 < lengths.mean() < 30
-    assert np.asarray(traj["terminated"]).sum() == len(returns)
+    assert traj["terminated"].sum() == len(returns)
 
 
-@pytest.mark.parametrize("name", CARTPOLES)
-def test_cartpole_oracle_reaches_the_maximum_return(name):
-    _, length, _ = PRESETS[name]
-    traj = _oracle_rollout(name)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
+@_cases(CARTPOLES)
+def test_cartpole_oracle_reaches_the_maximum_return(case):
+    _, length, _ = PRESETS[case.name]
+    contract.check_oracle_maximum(case, count=2 * NUM_ENVS, length=length)
     # The pole was kept up until the time limit: the episode is cut short.
-    truncated = np.asarray(traj["truncated"])
-    last = np.zeros(truncated.shape, dtype=bool)
-    last[:, length - 1 :: length] = True
-    np.testing.assert_array_equal(truncated, last)
-    assert not np.asarray(traj["terminated"]).any()
-    np.testing.assert_array_equal(traj["info"]["truncated"], truncated)
+    contract.check_ends_every(case.oracle_rollout, length, "truncated")
 
 
-@pytest.mark.parametrize("name", PENDULUMS)
-def test_pendulum_returns_and_truncation(name):
-    _, length, _ = PRESETS[name]
-    last = np.zeros((NUM_ENVS, 2 * length), dtype=bool)
-    last[:, length - 1 :: length] = True  # the last step of every episode
+@_cases(PENDULUMS)
+def test_pendulum_returns_and_truncation(case):
+    _, length, _ = PRESETS[case.name]
     both_returns = []
-    for traj in (_random_rollout(name), _oracle_rollout(name)):
+    for traj in case.rollouts:
         # No terminal state: every episode is truncated at the time limit.
-        np.testing.assert_array_equal(traj["truncated"], last)
-        np.testing.assert_array_equal(traj["info"]["truncated"], last)
-        assert not np.asarray(traj["terminated"]).any()
-        returns, lengths = completed_episodes(traj["reward"], _done(traj))
-        assert len(returns) == 2 * NUM_ENVS
-        np.testing.assert_array_equal(lengths, length)
-        assert (returns >= -1 - 1e-5).all() and (returns <= 1 + 1e-5).all()
+        contract.check_ends_every(traj, length, "truncated")
+        returns, _ = contract.check_returns_within(
+            case, traj, count=2 * NUM_ENVS, length=length
+        )
         both_returns.append(returns)
     random_returns, controller_returns = both_returns
     # No closed form for a random policy: the pendulum mostly swings low, where a
@@ -235,7 +164,7 @@ def test_pendulum_returns_and_truncation(name):
     # simulation of 20000 episodes gives mean returns 0.241, 0.245 and 0.246 for
     # 100, 150 and 200 steps, std 0.18 (the noise does not change the dynamics):
     # the mean of 2 * NUM_ENVS = 64 episodes has a standard error of 0.023.
-    assert abs(random_returns.mean() - 0.245) < 0.1
+    contract.check_mean_near(random_returns, 0.245, 0.1)
     # The swing-up controller on the hidden state spends most of the episode
     # upright (at least 0.54 from any start, 0.81 to 0.91 on average in long
     # runs, longer episodes higher).
@@ -244,18 +173,19 @@ def test_pendulum_returns_and_truncation(name):
     assert controller_returns.mean() > random_returns.mean() + 0.4
 
 
-@pytest.mark.parametrize("name", [*PRESETS][::3])
-def test_reset_after_the_time_limit(name):
-    _, length, _ = PRESETS[name]
-    traj = _oracle_rollout(name)
+@_cases([*PRESETS][::3])
+def test_reset_after_the_time_limit(case):
+    _, length, _ = PRESETS[case.name]
+    traj = case.oracle_rollout
     time = np.asarray(traj["state"].time)
     np.testing.assert_array_equal(time, np.tile(np.arange(length), (NUM_ENVS, 2)))
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_observations_are_the_hidden_positions_plus_noise(name):
+@_cases(PRESETS)
+def test_observations_are_the_hidden_positions_plus_noise(case):
+    name = case.name
     _, _, sigma = PRESETS[name]
-    traj = _random_rollout(name)
+    traj = case.random
     obs = np.asarray(traj["obs"], dtype=np.float64)
     clean = _clean_obs(name, traj["state"])
     noise = obs - clean
@@ -284,11 +214,11 @@ def test_observations_are_the_hidden_positions_plus_noise(name):
     assert abs(corr) < 0.1
 
 
-@pytest.mark.parametrize("name", CARTPOLES)
-def test_noisy_cartpole_dynamics_are_cartpoles(name):
+@_cases(CARTPOLES)
+def test_noisy_cartpole_dynamics_are_cartpoles(case):
     """CartPole-v1 by hand (Euler steps of 0.02 s, force +-10 N): the noise
     leaves the hidden dynamics alone."""
-    traj = _random_rollout(name)
+    traj = case.random
     state = traj["state"]
     x, x_dot, theta, theta_dot = (
         np.asarray(getattr(state, f), dtype=np.float64)
@@ -299,7 +229,7 @@ def test_noisy_cartpole_dynamics_are_cartpoles(name):
     temp = (force + 0.05 * theta_dot**2 * sin) / 1.1
     theta_acc = (9.8 * sin - cos * temp) / (0.5 * (4 / 3 - 0.1 * cos**2 / 1.1))
     x_acc = temp - 0.05 * theta_acc * cos / 1.1
-    stepped = ~_done(traj)[:, :-1]  # the steps not followed by a reset
+    stepped = ~contract.done(traj)[:, :-1]  # the steps not followed by a reset
     for now, rate in (
         (x, x_dot),
         (x_dot, x_acc),
@@ -317,15 +247,13 @@ def test_noisy_cartpole_dynamics_are_cartpoles(name):
     np.testing.assert_array_equal(traj["terminated"], out)
 
 
-@pytest.mark.parametrize(
-    "name", ["StatelessPendulumHard", "NoisyStatelessPendulumHard"]
-)
-def test_pendulum_dynamics_and_reward(name):
+@_cases(["StatelessPendulumHard", "NoisyStatelessPendulumHard"])
+def test_pendulum_dynamics_and_reward(case):
     """Pendulum-v1 by hand: `theta_dot' = clip(theta_dot + (15 sin(theta) + 3 u)
     * 0.05, -8, 8)`, `theta' = theta + 0.05 theta_dot'`, and the reward POPGym's
     rescaling of the cost before the step."""
-    _, length, _ = PRESETS[name]
-    traj = _random_rollout(name)
+    _, length, _ = PRESETS[case.name]
+    traj = case.random
     state = traj["state"]
     theta = np.asarray(state.theta, dtype=np.float64)
     theta_dot = np.asarray(state.theta_dot, dtype=np.float64)
@@ -334,7 +262,7 @@ def test_pendulum_dynamics_and_reward(name):
         theta_dot + (15 * np.sin(theta) + 3 * torque) * 0.05, -8.0, 8.0
     )
     next_theta = theta + 0.05 * next_theta_dot
-    stepped = ~_done(traj)[:, :-1]  # the steps not followed by a reset
+    stepped = ~contract.done(traj)[:, :-1]  # the steps not followed by a reset
     np.testing.assert_allclose(
         theta_dot[:, 1:][stepped], next_theta_dot[:, :-1][stepped], atol=1e-4
     )

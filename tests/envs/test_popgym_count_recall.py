@@ -1,10 +1,7 @@
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._count_recall import (
     CountRecall,
@@ -14,7 +11,8 @@ from memrl_eqx.envs.popgym._count_recall import (
     CountRecallState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 PRESETS = {
@@ -26,109 +24,55 @@ PRESETS = {
 NUM_ENVS = 16
 
 
-@ft.cache
-def _make(cls):
-    # One instance per preset, so that its rollout compiles once.
-    env = cls()
-    return env, env.default_params
-
-
 def _length(cls):
     return 52 * PRESETS[cls][0] - 1
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    # The oracle reads the tally of the queried kind from the hidden state.
-    oracle = state.counts[state.query]
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
+def _oracle(env, key, obs, state, arg=None):
+    """Reads the tally of the queried kind from the hidden state."""
+    del env, key, obs, arg
+    return state.counts[state.query]
 
 
-def _rollout(cls, seed, use_oracle):
-    """Two whole episodes in each of `NUM_ENVS` environments; one compilation per
-    preset serves every test."""
-    env, params = _make(cls)
-    traj = rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
-        num_envs=NUM_ENVS,
-        num_steps=2 * _length(cls),
+# Two whole episodes in each of `NUM_ENVS` environments.
+CASES = {
+    cls: contract.PresetCase(
+        cls, _oracle, num_envs=NUM_ENVS, num_steps=2 * _length(cls)
     )
-    return jax.tree.map(np.asarray, traj)
+    for cls in PRESETS
+}
+all_cases = contract.cases(CASES.values())
 
 
-@ft.cache
-def _random_rollout(cls):
-    return _rollout(cls, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(cls):
-    return _rollout(cls, seed=6, use_oracle=True)
-
-
-def _done(traj):
-    return traj["terminated"] | traj["truncated"]
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_preset_parameters(cls):
-    num_decks, deck_type, num_kinds, max_count = PRESETS[cls]
-    env, params = _make(cls)
-    assert env.name == cls.__name__
+@all_cases
+def test_preset_parameters(case):
+    num_decks, deck_type, num_kinds, max_count = PRESETS[case.env]
+    env, _ = case.made
     assert (env.num_decks, env.deck_type) == (num_decks, deck_type)
     assert (env.num_kinds, env.max_count) == (num_kinds, max_count)
-    assert params.max_steps_in_episode == _length(cls)
-    assert env.num_actions == max_count + 1
+    contract.check_preset(case, max_steps=_length(case.env), num_actions=max_count + 1)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_spaces_contain_what_the_env_returns(cls):
-    _, _, num_kinds, max_count = PRESETS[cls]
-    env, params = _make(cls)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.shape == (2 * num_kinds,)
-    assert obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete)
-    assert action_space.n == env.num_actions == max_count + 1
-    batch = (NUM_ENVS, 2 * _length(cls))
-    for traj in (_random_rollout(cls), _oracle_rollout(cls)):
-        for obs in (traj["obs"], traj["info"]["final_observation"]):
-            obs = np.asarray(obs)
-            assert obs.dtype == np.float32 and obs.shape == batch + obs_space.shape
-            assert np.all((obs_space.low <= obs) & (obs <= obs_space.high))
-        # The oracle's answers, the true counts, are all actions.
-        actions = np.asarray(traj["action"])
-        assert actions.dtype == np.int32
-        assert np.all((0 <= actions) & (actions < action_space.n))
-        assert traj["reward"].dtype == jnp.float32 and traj["reward"].shape == batch
-        assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
-        state_space = env.state_space(params)
-        assert state_space.contains(jax.tree.map(lambda x: x[0, -1], traj["state"]))
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    num_kinds = PRESETS[case.env][2]
+    # The oracle's answers, the true counts, are all actions.
+    contract.check_spaces(case, obs_shape=(2 * num_kinds,))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_deterministic_for_a_fixed_key(cls):
-    a = _random_rollout(cls)
-    b = _rollout(cls, seed=5, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
     # The cards dealt do not depend on the policy: another key, another deal.
-    assert not np.array_equal(a["obs"], _oracle_rollout(cls)["obs"])
+    contract.check_deterministic(case)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_random_policy_returns(cls):
-    max_count = PRESETS[cls][3]
-    length = _length(cls)
-    traj = _random_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    assert (np.abs(returns) <= 1 + 1e-5).all()
+@all_cases
+def test_random_policy_returns(case):
+    max_count = PRESETS[case.env][3]
+    length = _length(case.env)
+    returns, _ = contract.check_returns_within(
+        case, case.random, count=2 * NUM_ENVS, length=length
+    )
     # Every step is scored, and its answer is always one of the max_count + 1
     # actions, so a uniformly random action is right with probability
     # p = 1 / (max_count + 1): an episode is worth (2 p - 1) in expectation. A
@@ -137,35 +81,25 @@ def test_random_policy_returns(cls):
     # errors.
     p = 1 / (max_count + 1)
     stderr = 2 * np.sqrt(p * (1 - p) / length) / np.sqrt(len(returns))
-    assert abs(returns.mean() - (2 * p - 1)) < 5 * stderr
+    contract.check_mean_near(returns, 2 * p - 1, 5 * stderr)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_oracle_reaches_the_maximum_return(cls):
-    traj = _oracle_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, _length(cls))
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
+@all_cases
+def test_oracle_reaches_the_maximum_return(case):
+    contract.check_oracle_maximum(case, count=2 * NUM_ENVS, length=_length(case.env))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_terminated_when_the_decks_run_out(cls):
-    length = _length(cls)
-    traj = _oracle_rollout(cls)
-    terminated = np.asarray(traj["terminated"])
-    last = np.zeros(terminated.shape, dtype=bool)
-    last[:, length - 1 :: length] = True  # the last step of every episode
-    np.testing.assert_array_equal(terminated, last)
-    assert not np.asarray(traj["truncated"]).any()
-    np.testing.assert_array_equal(traj["info"]["terminated"], terminated)
+@all_cases
+def test_terminated_when_the_decks_run_out(case):
+    contract.check_done_flags(case)
+    contract.check_ends_every(case.oracle_rollout, _length(case.env))
 
 
 @pytest.mark.parametrize("cls", [CountRecallEasy, CountRecallHard])
 def test_deals_two_decks_and_scores_the_tally(cls):
     _, _, num_kinds, max_count = PRESETS[cls]
     length = _length(cls)
-    traj = _random_rollout(cls)
+    traj = CASES[cls].random
     obs = np.asarray(traj["obs"][:, :length])
     final = np.asarray(traj["info"]["final_observation"][:, length - 1])
     values = np.argmax(obs[..., :num_kinds], axis=-1)

@@ -1,10 +1,7 @@
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._higher_lower import (
     HigherLower,
@@ -14,7 +11,8 @@ from memrl_eqx.envs.popgym._higher_lower import (
     HigherLowerState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 PRESETS = {
@@ -35,13 +33,6 @@ COUNTING_RETURN = {
 NUM_ENVS = 16
 
 
-@ft.cache
-def _make(cls):
-    # One instance per preset, so that its rollout compiles once.
-    env = cls()
-    return env, env.default_params
-
-
 def _length(cls):
     return 52 * PRESETS[cls] - 1
 
@@ -56,90 +47,44 @@ def _counting_policy(env, key, obs, state, arg=None):
     return jnp.where(higher >= lower, 0, 1).astype(jnp.int32)
 
 
-def _random_or_counting(env, key, obs, state, use_counting):
-    counting = _counting_policy(env, key, obs, state)
-    return jnp.where(use_counting, counting, random_policy(env, key, obs, state))
-
-
-def _rollout(cls, seed, use_counting):
-    """Two whole episodes in each of `NUM_ENVS` environments; one compilation per
-    preset serves every test."""
-    env, params = _make(cls)
-    traj = rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_counting),
-        policy=_random_or_counting,
-        num_envs=NUM_ENVS,
-        num_steps=2 * _length(cls),
+# Two whole episodes in each of `NUM_ENVS` environments; the card-counting
+# policy is the "oracle".
+CASES = {
+    cls: contract.PresetCase(
+        cls, _counting_policy, num_envs=NUM_ENVS, num_steps=2 * _length(cls)
     )
-    return jax.tree.map(np.asarray, traj)
+    for cls in PRESETS
+}
+all_cases = contract.cases(CASES.values())
 
 
-@ft.cache
-def _random_rollout(cls):
-    return _rollout(cls, seed=5, use_counting=False)
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    assert env.num_decks == PRESETS[case.env]
+    assert env.num_cards == 52 * PRESETS[case.env]
+    contract.check_preset(case, max_steps=_length(case.env), num_actions=2)
 
 
-@ft.cache
-def _counting_rollout(cls):
-    return _rollout(cls, seed=6, use_counting=True)
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    contract.check_spaces(case, obs_shape=(13,))
 
 
-def _done(traj):
-    return traj["terminated"] | traj["truncated"]
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_preset_parameters(cls):
-    env, params = _make(cls)
-    assert env.name == cls.__name__
-    assert env.num_decks == PRESETS[cls] and env.num_cards == 52 * PRESETS[cls]
-    assert params.max_steps_in_episode == _length(cls)
-    assert env.num_actions == 2
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_spaces_contain_what_the_env_returns(cls):
-    env, params = _make(cls)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.shape == (13,)
-    assert obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete) and action_space.n == 2
-    batch = (NUM_ENVS, 2 * _length(cls))
-    for traj in (_random_rollout(cls), _counting_rollout(cls)):
-        for obs in (traj["obs"], traj["info"]["final_observation"]):
-            assert obs.dtype == np.float32 and obs.shape == batch + (13,)
-            assert np.all((obs_space.low <= obs) & (obs <= obs_space.high))
-        actions = traj["action"]
-        assert actions.dtype == np.int32 and np.all((0 <= actions) & (actions < 2))
-        assert traj["reward"].dtype == np.float32 and traj["reward"].shape == batch
-        assert traj["terminated"].dtype == traj["truncated"].dtype == np.bool_
-        state = jax.tree.map(lambda x: x[0, -1], traj["state"])
-        assert env.state_space(params).contains(state)
-
-
-@pytest.mark.parametrize("cls", PRESETS)
-def test_deterministic_for_a_fixed_key(cls):
-    a = _random_rollout(cls)
-    b = _rollout(cls, seed=5, use_counting=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
     # The cards dealt do not depend on the policy: another key, another deal.
-    assert not np.array_equal(a["obs"], _counting_rollout(cls)["obs"])
+    contract.check_deterministic(case)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_random_policy_returns(cls):
-    length = _length(cls)
+@all_cases
+def test_random_policy_returns(case):
+    length = _length(case.env)
     num_cards = length + 1
-    traj = _random_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    assert (np.abs(returns) <= length / num_cards + 1e-5).all()
+    bound = length / num_cards
+    returns, _ = contract.check_returns_within(
+        case, case.random, -bound, bound, count=2 * NUM_ENVS, length=length
+    )
     # A uniformly random guess is a fair coin independent of the cards, so every
     # step is worth 0 in expectation, and so is an episode. The steps' rewards are
     # uncorrelated (each is multiplied by an independent fair sign), each of
@@ -147,39 +92,33 @@ def test_random_policy_returns(cls):
     # sqrt(length) / num_cards, and the mean of the episodes is within 5 standard
     # errors of 0.
     stderr = np.sqrt(length) / num_cards / np.sqrt(len(returns))
-    assert abs(returns.mean()) < 5 * stderr
+    contract.check_mean_near(returns, 0.0, 5 * stderr)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_counting_policy_returns(cls):
+@all_cases
+def test_counting_policy_returns(case):
     # No policy can be sure of the maximum return (the next card is unknown);
     # the card-counting policy is the best there is, and averages the simulated
     # value, to within 5 standard errors.
-    length = _length(cls)
-    traj = _counting_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, length)
-    assert (np.abs(returns) <= length / (length + 1) + 1e-5).all()
-    mean, std = COUNTING_RETURN[cls]
-    assert abs(returns.mean() - mean) < 5 * std / np.sqrt(len(returns))
+    length = _length(case.env)
+    bound = length / (length + 1)
+    returns, _ = contract.check_returns_within(
+        case, case.oracle_rollout, -bound, bound, count=2 * NUM_ENVS, length=length
+    )
+    mean, std = COUNTING_RETURN[case.env]
+    contract.check_mean_near(returns, mean, 5 * std / np.sqrt(len(returns)))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_terminated_when_the_deck_runs_out(cls):
-    length = _length(cls)
-    traj = _counting_rollout(cls)
-    last = np.zeros(traj["terminated"].shape, dtype=bool)
-    last[:, length - 1 :: length] = True  # the last step of every episode
-    np.testing.assert_array_equal(traj["terminated"], last)
-    assert not traj["truncated"].any()
-    np.testing.assert_array_equal(traj["info"]["terminated"], traj["terminated"])
+@all_cases
+def test_terminated_when_the_deck_runs_out(case):
+    contract.check_done_flags(case)
+    contract.check_ends_every(case.oracle_rollout, _length(case.env))
 
 
 @pytest.mark.parametrize("use_counting", [False, True])
 def test_deals_the_deck_and_scores_the_guess(use_counting):
     cls = HigherLowerEasy
-    traj = _counting_rollout(cls) if use_counting else _random_rollout(cls)
+    traj = CASES[cls].oracle_rollout if use_counting else CASES[cls].random
     obs = traj["obs"][:, :51]
     ranks = np.argmax(obs, axis=-1)
     np.testing.assert_array_equal(obs, np.eye(13, dtype=np.float32)[ranks])

@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._labyrinth import (
     LabyrinthEscape,
@@ -18,7 +17,7 @@ from memrl_eqx.envs.popgym._labyrinth import (
     LabyrinthExploreMedium,
 )
 
-from ._helpers import completed_episodes, random_policy, rollout
+from . import popgym_contract as contract
 
 
 PRESETS = {
@@ -40,57 +39,59 @@ MOVES = [(0, -1), (0, 1), (-1, 0), (1, 0)]  # left, right, up, down
 WALL, GOAL = 1, 3
 
 
-@ft.cache
-def _make(cls):
-    # One instance per preset, so that its rollout compiles once.
-    env = cls()
-    return env, env.default_params
-
-
-def _random_or_plan(env, key, obs, state, arg):
-    """Random moves, or (`use_oracle`) the moves planned for this maze: `plans[i]`
-    for the maze `grids[i]`, found by comparing grids (the policy does not know
-    which environment of the batch it acts in)."""
-    use_oracle, grids, plans = arg
+def _plan_oracle(env, key, obs, state, arg):
+    """The moves planned for this maze: `plans[i]` for the maze `grids[i]`,
+    found by comparing grids (the policy does not know which environment of the
+    batch it acts in)."""
+    del env, key, obs
+    grids, plans = arg
     index = jnp.argmax(jnp.all(grids == state.grid[None], axis=(1, 2)))
-    planned = plans[index, jnp.minimum(state.time, plans.shape[1] - 1)]
-    return jnp.where(use_oracle, planned, random_policy(env, key, obs, state))
+    return plans[index, jnp.minimum(state.time, plans.shape[1] - 1)]
 
 
-def _rollout(cls, seed, arg):
-    """`NUM_ENVS` mazes for `LENGTH` steps: the first episode of every
-    environment completes. One compilation per preset serves every test."""
-    env, params = _make(cls)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        arg,
-        policy=_random_or_plan,
-        num_envs=NUM_ENVS,
-        num_steps=LENGTH,
-    )
-
-
-def _no_plans(cls):
-    height, width = _make(cls)[0].grid_shape
+def _no_plans(case):
+    height, width = case.made[0].grid_shape
     return (
-        jnp.array(False),
         jnp.zeros((NUM_ENVS, height, width), dtype=jnp.int8),
         jnp.zeros((NUM_ENVS, LENGTH), dtype=jnp.int32),
     )
 
 
-@ft.cache
-def _random_rollout(cls):
-    return _rollout(cls, 5, _no_plans(cls))
+def _plans(case):
+    """The first episode of every environment follows a plan computed from its
+    maze: a shortest path to the goal, or a shortest walk through the maze."""
+    grids, starts = _first_mazes(case)
+    plan = _escape_plan if issubclass(case.env, LabyrinthEscape) else _explore_plan
+    plans = np.zeros((NUM_ENVS, LENGTH), dtype=np.int32)
+    for i, (grid, start) in enumerate(zip(grids, starts)):
+        moves = plan(grid, start)
+        plans[i, : len(moves)] = moves
+    return jnp.asarray(grids), jnp.asarray(plans)
 
 
-def _first_mazes(cls):
+# `NUM_ENVS` mazes for `LENGTH` steps: the first episode of every environment
+# completes. The oracle rollout shares the random one's seed, hence its mazes.
+CASES = {
+    cls: contract.PresetCase(
+        cls,
+        _plan_oracle,
+        num_envs=NUM_ENVS,
+        num_steps=LENGTH,
+        oracle_seed=5,
+        oracle_arg=_plans,
+        placeholder_arg=_no_plans,
+    )
+    for cls in PRESETS
+}
+all_cases = contract.cases(CASES.values())
+rollout_cases = contract.cases(CASES[cls] for cls in ROLLOUT_PRESETS)
+
+
+def _first_mazes(case):
     """The grids and starts of the first episode of every environment of the
     random rollout (a rollout with the same seed starts from the same mazes,
     whatever the policy)."""
-    state = _random_rollout(cls)["state"]
+    state = case.random["state"]
     return np.asarray(state.grid[:, 0]), np.asarray(state.position[:, 0])
 
 
@@ -163,27 +164,9 @@ def _explore_plan(grid, start):
     return moves
 
 
-@ft.cache
-def _oracle_rollout(cls):
-    """The first episode of every environment follows a plan computed from its
-    maze: a shortest path to the goal, or a shortest walk through the maze."""
-    grids, starts = _first_mazes(cls)
-    plan = _escape_plan if issubclass(cls, LabyrinthEscape) else _explore_plan
-    plans = np.zeros((NUM_ENVS, LENGTH), dtype=np.int32)
-    for i, (grid, start) in enumerate(zip(grids, starts)):
-        moves = plan(grid, start)
-        plans[i, : len(moves)] = moves
-    arg = (jnp.array(True), jnp.asarray(grids), jnp.asarray(plans))
-    return _rollout(cls, 5, arg)
-
-
-def _done(traj):
-    return np.asarray(traj["terminated"] | traj["truncated"])
-
-
 def _first_episode(traj):
     """Each environment's first return and length."""
-    done = _done(traj)
+    done = contract.done(traj)
     assert done.any(axis=1).all()
     lengths = np.argmax(done, axis=1) + 1
     reward = np.asarray(traj["reward"], dtype=np.float64)
@@ -191,44 +174,32 @@ def _first_episode(traj):
     return returns, lengths
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_preset_parameters(cls):
-    env, params = _make(cls)
-    assert env.name == cls.__name__
-    assert env.maze_dims == PRESETS[cls]
-    assert env.grid_shape == (PRESETS[cls][0] + 1, PRESETS[cls][1] + 1)
-    assert params.max_steps_in_episode == env.max_steps_in_episode == LENGTH
-    assert env.num_actions == 4
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    dims = PRESETS[case.env]
+    assert env.maze_dims == dims
+    assert env.grid_shape == (dims[0] + 1, dims[1] + 1)
+    assert env.max_steps_in_episode == LENGTH
+    contract.check_preset(case, max_steps=LENGTH, num_actions=4)
 
 
-@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
-def test_spaces_contain_what_the_env_returns(cls):
-    env, params = _make(cls)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.dtype == jnp.float32
-    assert obs_space.shape == (41,)
-    assert isinstance(action_space, spaces.Discrete) and action_space.n == 4
-    traj = _random_rollout(cls)
-    batch = traj["action"].shape
-    for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + (41,)
-        assert np.all((0 <= obs) & (obs <= 1))
-    actions = np.asarray(traj["action"])
-    assert actions.dtype == np.int32 and np.all((0 <= actions) & (actions < 4))
-    assert traj["reward"].dtype == jnp.float32 and traj["reward"].shape == batch
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
+@rollout_cases
+def test_spaces_contain_what_the_env_returns(case):
+    # The explored squares are boolean, which gymnax's `Box.contains` cannot
+    # check under strict dtype promotion.
+    obs_space, _ = contract.check_spaces(case, obs_shape=(41,), states=False)
+    np.testing.assert_array_equal([obs_space.low, obs_space.high], [0, 1])
 
 
-@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
-def test_deterministic_for_a_fixed_key(cls):
+@rollout_cases
+def test_deterministic_for_a_fixed_key(case):
     # Rerunning a 1024-step rollout costs seconds, so: the same key gives the same
     # maze (the oracle rollout shares the random one's seed, hence its resets),
     # and the moves are deterministic (checked step by step in
     # `test_moves_rewards_and_observations`); different keys (the environments of
     # a batch) give different mazes.
-    a, b = _random_rollout(cls), _oracle_rollout(cls)
+    a, b = case.rollouts
     for x, y in zip(jax.tree.leaves(a["state"]), jax.tree.leaves(b["state"])):
         np.testing.assert_array_equal(x[:, 0], y[:, 0])
     np.testing.assert_array_equal(a["obs"][:, 0], b["obs"][:, 0])
@@ -236,16 +207,21 @@ def test_deterministic_for_a_fixed_key(cls):
     assert len({grid.tobytes() for grid in grids}) == NUM_ENVS
 
 
-@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
-def test_mazes_are_perfect_and_entered_from_the_outer_wall(cls):
-    env, _ = _make(cls)
+@rollout_cases
+def test_flags_in_info(case):
+    contract.check_done_flags(case)
+
+
+@rollout_cases
+def test_mazes_are_perfect_and_entered_from_the_outer_wall(case):
+    env, _ = case.made
     height, width = env.grid_shape
-    state = _random_rollout(cls)["state"]
+    state = case.random["state"]
     start = np.asarray(state.time) == 0
     grids = np.asarray(state.grid)[start]
     positions = np.asarray(state.position)[start]
     assert len(grids) >= NUM_ENVS
-    escape = issubclass(cls, LabyrinthEscape)
+    escape = issubclass(case.env, LabyrinthEscape)
     for grid, position in zip(grids, positions):
         # Walls everywhere but the cells (odd coordinates) and some passages; the
         # start (and the goal) on the outer wall, next to a cell.
@@ -278,15 +254,15 @@ def test_mazes_are_perfect_and_entered_from_the_outer_wall(cls):
     assert len({grid.tobytes() for grid in grids}) == len(grids)
 
 
-@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
-def test_oracle_reaches_the_maximum_return(cls):
-    env, _ = _make(cls)
-    grids, starts = _first_mazes(cls)
+@rollout_cases
+def test_oracle_reaches_the_maximum_return(case):
+    env, _ = case.made
+    grids, starts = _first_mazes(case)
     assert len({grid.tobytes() for grid in grids}) == NUM_ENVS  # plans are found
-    returns, lengths = _first_episode(_oracle_rollout(cls))
+    returns, lengths = _first_episode(case.oracle_rollout)
     for grid, start, ret, length in zip(grids, starts, returns, lengths):
         dist = _distances(grid, start)
-        if issubclass(cls, LabyrinthEscape):
+        if issubclass(case.env, LabyrinthEscape):
             # The shortest path, d steps: 1 - d / L.
             d = dist[grid == GOAL][0]
             assert length == d
@@ -296,19 +272,19 @@ def test_oracle_reaches_the_maximum_return(cls):
             free, farthest = env.num_free, dist.max()
             assert length == 2 * free - farthest
             assert ret == pytest.approx(1 - (free - farthest) / LENGTH, abs=1e-5)
-    traj = _oracle_rollout(cls)
+    traj = case.oracle_rollout
     ended = np.asarray(traj["terminated"])[np.arange(NUM_ENVS), lengths - 1]
     assert ended.all() and not np.asarray(traj["truncated"])[:, : lengths.min()].any()
 
 
-@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
-def test_random_policy_returns(cls):
-    env, _ = _make(cls)
-    traj = _random_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) >= NUM_ENVS and (lengths <= LENGTH).all()
-    assert (returns >= -1 - 1e-4).all() and (returns <= 1 + 1e-5).all()
-    if issubclass(cls, LabyrinthEscape):
+@rollout_cases
+def test_random_policy_returns(case):
+    env, _ = case.made
+    # Returns within [-1 - 1e-4, 1 + 1e-5].
+    returns, lengths = contract.check_returns_within(
+        case, case.random, -1 - 9e-5, min_count=NUM_ENVS
+    )
+    if issubclass(case.env, LabyrinthEscape):
         # A random walk rarely finds the exit within 1024 steps (its expected
         # hitting time along a maze's solution is in the thousands of steps), so
         # most episodes are truncated with return -1, and the rest escape with a
@@ -327,11 +303,11 @@ def test_random_policy_returns(cls):
         assert -1 < returns.mean() < 1 - (LENGTH - env.num_free) / LENGTH
 
 
-@pytest.mark.parametrize("cls", ROLLOUT_PRESETS)
-def test_moves_rewards_and_observations(cls):
+@rollout_cases
+def test_moves_rewards_and_observations(case):
     """Every step of the random rollout against the rules, by hand."""
-    env, _ = _make(cls)
-    traj = _random_rollout(cls)
+    env, _ = case.made
+    traj = case.random
     state = traj["state"]
     grid = np.asarray(state.grid)
     pos = np.asarray(state.position)
@@ -358,12 +334,12 @@ def test_moves_rewards_and_observations(cls):
     target = np.clip(pos + step, 0, [height - 1, width - 1])
     blocked = grid[e, t, target[..., 0], target[..., 1]] == WALL
     moved = np.where(blocked[..., None], pos, target)
-    done = _done(traj)
+    done = contract.done(traj)
     np.testing.assert_array_equal(
         moved[:, :-1][~done[:, :-1]], pos[:, 1:][~done[:, :-1]]
     )
     square = grid[e, t, moved[..., 0], moved[..., 1]]
-    if issubclass(cls, LabyrinthEscape):
+    if issubclass(case.env, LabyrinthEscape):
         expected = (square == GOAL) - 1 / LENGTH
         np.testing.assert_array_equal(traj["terminated"], square == GOAL)
     else:

@@ -1,10 +1,7 @@
-import functools as ft
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from gymnax.environments import spaces
 
 from memrl_eqx.envs.popgym._minesweeper import (
     _mine_counts,
@@ -15,7 +12,8 @@ from memrl_eqx.envs.popgym._minesweeper import (
     MineSweeperState,
 )
 
-from ._helpers import completed_episodes, FAST_COMPILE, random_policy, rollout
+from . import popgym_contract as contract
+from ._helpers import FAST_COMPILE
 
 
 PRESETS = {
@@ -27,51 +25,25 @@ PRESETS = {
 NUM_ENVS = 32
 
 
-@ft.cache
-def _make(cls):
-    # One instance per preset, so that its rollout compiles once.
-    env = cls()
-    return env, env.default_params
-
-
 def _oracle(env, key, obs, state, arg=None):
     """Clicks the first covered free tile, read from the hidden board."""
     del env, key, obs, arg
     return jnp.argmax((~state.mines & ~state.uncovered).ravel()).astype(jnp.int32)
 
 
-def _random_or_oracle(env, key, obs, state, use_oracle):
-    oracle = _oracle(env, key, obs, state)
-    return jnp.where(use_oracle, oracle, random_policy(env, key, obs, state))
+def _num_free(cls):
+    rows, cols, num_mines = PRESETS[cls]
+    return rows * cols - num_mines
 
 
-def _rollout(cls, seed, use_oracle):
-    """`NUM_ENVS` boards for `2 L` clicks: two oracle episodes, or many random
-    ones. One compilation per preset serves every test."""
-    env, params = _make(cls)
-    return rollout(
-        env,
-        params,
-        jax.random.key(seed),
-        jnp.array(use_oracle),
-        policy=_random_or_oracle,
-        num_envs=NUM_ENVS,
-        num_steps=2 * env.num_free,
+# `NUM_ENVS` boards for `2 L` clicks: two oracle episodes, or many random ones.
+CASES = {
+    cls: contract.PresetCase(
+        cls, _oracle, num_envs=NUM_ENVS, num_steps=2 * _num_free(cls)
     )
-
-
-@ft.cache
-def _random_rollout(cls):
-    return _rollout(cls, seed=5, use_oracle=False)
-
-
-@ft.cache
-def _oracle_rollout(cls):
-    return _rollout(cls, seed=6, use_oracle=True)
-
-
-def _done(traj):
-    return np.asarray(traj["terminated"] | traj["truncated"])
+    for cls in PRESETS
+}
+all_cases = contract.cases(CASES.values())
 
 
 def _random_expectation(rows, cols, num_mines):
@@ -107,95 +79,63 @@ def _random_expectation(rows, cols, num_mines):
     return total
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_preset_parameters(cls):
-    env, params = _make(cls)
-    rows, cols, num_mines = PRESETS[cls]
-    assert env.name == cls.__name__
+@all_cases
+def test_preset_parameters(case):
+    env, _ = case.made
+    rows, cols, num_mines = PRESETS[case.env]
     assert (env.rows, env.cols, env.num_mines) == (rows, cols, num_mines)
-    assert params.max_steps_in_episode == env.num_free == rows * cols - num_mines
-    assert env.num_actions == rows * cols
+    assert env.num_free == rows * cols - num_mines
+    contract.check_preset(case, max_steps=env.num_free, num_actions=rows * cols)
     assert env.num_counts == min(num_mines + 1, 10)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_spaces_contain_what_the_env_returns(cls):
-    env, params = _make(cls)
-    obs_space = env.observation_space(params)
-    action_space = env.action_space(params)
-    assert isinstance(obs_space, spaces.Box) and obs_space.dtype == jnp.float32
-    assert isinstance(action_space, spaces.Discrete)
-    assert action_space.n == env.num_actions
-    assert obs_space.shape == (env.num_counts + env.rows + env.cols,)
-
-    traj = _random_rollout(cls)
-    batch = traj["action"].shape
-    low, high = np.asarray(obs_space.low), np.asarray(obs_space.high)
-    for obs in (traj["obs"], traj["info"]["final_observation"]):
-        obs = np.asarray(obs)
-        assert obs.dtype == np.float32 and obs.shape == batch + obs_space.shape
-        assert np.all((low <= obs) & (obs <= high))
-    actions = np.asarray(traj["action"])
-    assert actions.dtype == np.int32
-    assert np.all((0 <= actions) & (actions < action_space.n))
-    assert traj["reward"].dtype == jnp.float32 and traj["reward"].shape == batch
-    assert traj["terminated"].dtype == traj["truncated"].dtype == jnp.bool_
+@all_cases
+def test_spaces_contain_what_the_env_returns(case):
+    env, _ = case.made
+    # The board is boolean, which gymnax's `Box.contains` cannot check under
+    # strict dtype promotion.
+    contract.check_spaces(
+        case, obs_shape=(env.num_counts + env.rows + env.cols,), states=False
+    )
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_deterministic_for_a_fixed_key(cls):
-    a = _random_rollout(cls)
-    b = _rollout(cls, seed=5, use_oracle=False)
-    c = _rollout(cls, seed=4, use_oracle=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(a["state"].mines, c["state"].mines)
-    assert not np.array_equal(a["obs"], c["obs"])
+@all_cases
+def test_deterministic_for_a_fixed_key(case):
+    contract.check_deterministic(case, state_fields=("mines",))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_random_policy_returns(cls):
-    env, _ = _make(cls)
-    traj = _random_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) >= 2 * NUM_ENVS
-    assert (lengths >= 1).all() and (lengths <= env.num_free).all()
-    assert (returns >= -1 - 1e-5).all() and (returns <= 1 + 1e-5).all()
+@all_cases
+def test_random_policy_returns(case):
+    env, _ = case.made
+    returns, lengths = contract.check_returns_within(
+        case, case.random, min_count=2 * NUM_ENVS
+    )
+    assert (lengths >= 1).all()
     # The exact expectation (about -0.5: a mine comes soon), against the mean of
     # hundreds of episodes; five standard errors of tolerance. The episodes of an
     # environment are independent (the board is redrawn at every reset).
-    expected = _random_expectation(*PRESETS[cls])
+    expected = _random_expectation(*PRESETS[case.env])
     stderr = returns.std() / np.sqrt(len(returns))
-    assert abs(returns.mean() - expected) < 5 * stderr + 1e-3
+    contract.check_mean_near(returns, expected, 5 * stderr + 1e-3)
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_oracle_reaches_the_maximum_return(cls):
-    env, _ = _make(cls)
-    traj = _oracle_rollout(cls)
-    returns, lengths = completed_episodes(traj["reward"], _done(traj))
-    assert len(returns) == 2 * NUM_ENVS
-    np.testing.assert_array_equal(lengths, env.num_free)
-    np.testing.assert_allclose(returns, 1.0, rtol=1e-5)
+@all_cases
+def test_oracle_reaches_the_maximum_return(case):
+    contract.check_oracle_maximum(case, count=2 * NUM_ENVS, length=_num_free(case.env))
 
 
-@pytest.mark.parametrize("cls", PRESETS)
-def test_terminated_and_truncated(cls):
-    env, _ = _make(cls)
+@all_cases
+def test_terminated_and_truncated(case):
+    env, _ = case.made
     free = env.num_free
+    contract.check_done_flags(case)
     # The oracle clears the board in exactly L clicks: a termination, not a
     # truncation, although the time limit is reached on the same click.
-    traj = _oracle_rollout(cls)
-    terminated = np.asarray(traj["terminated"])
-    last = np.zeros(terminated.shape, dtype=bool)
-    last[:, free - 1 :: free] = True
-    np.testing.assert_array_equal(terminated, last)
-    assert not np.asarray(traj["truncated"]).any()
-    np.testing.assert_array_equal(traj["info"]["terminated"], terminated)
+    contract.check_ends_every(case.oracle_rollout, free)
     # Random clicks: an episode ends on a mine (terminated, reward
     # -0.5 - 1/L), on clearing the board (terminated) or after L clicks
     # (truncated), and only then.
-    traj = _random_rollout(cls)
+    traj = case.random
     state, action = traj["state"], np.asarray(traj["action"])
     rows, cols = action // env.cols, action % env.cols
     env_idx, time_idx = np.indices(action.shape)
@@ -209,15 +149,15 @@ def test_terminated_and_truncated(cls):
     np.testing.assert_array_equal(terminated, mine | cleared)
     time = np.asarray(state.time) + 1
     np.testing.assert_array_equal(truncated, (time == free) & ~terminated)
-    if cls is MineSweeperEasy:
+    if case.env is MineSweeperEasy:
         # A board survives its 14 clicks with probability (14/16)^14 = 0.15.
         assert truncated.any()
 
 
 def test_clicks_are_scored_and_observed():
-    env, _ = _make(MineSweeperEasy)
-    free = env.num_free
-    traj = _random_rollout(MineSweeperEasy)
+    case = CASES[MineSweeperEasy]
+    free = case.made[0].num_free
+    traj = case.random
     state = traj["state"]
     action = np.asarray(traj["action"])
     rows, cols = action // 4, action % 4
