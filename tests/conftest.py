@@ -40,3 +40,19 @@ def _free_compiled_programs():
     yield
     eqx.clear_caches()
     jax.clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def _compile_fast_unless_learning(request):
+    """Tests run small programs a few times, so XLA's optimisations cost far more
+    than they save: compile at `O0` (about half the time of a test of the suite).
+    Learning tests run their programs for minutes and keep the default."""
+    if request.node.get_closest_marker("learning") is not None:
+        yield
+        return
+    previous = jax.config.jax_optimization_level
+    jax.config.update("jax_optimization_level", "O0")
+    try:
+        yield
+    finally:
+        jax.config.update("jax_optimization_level", previous)
