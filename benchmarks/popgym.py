@@ -16,26 +16,11 @@ import jax
 import jax.numpy as jnp
 from _common import machine
 
-from memrl_eqx.envs import make
+from memrl_eqx.envs import make, popgym
 
 
-FAMILIES = (
-    "RepeatFirst",
-    "RepeatPrevious",
-    "CountRecall",
-    "Autoencode",
-    "HigherLower",
-    "Concentration",
-    "MultiarmedBandit",
-    "MineSweeper",
-    "Battleship",
-    "StatelessCartPole",
-    "NoisyStatelessCartPole",
-    "StatelessPendulum",
-    "NoisyStatelessPendulum",
-    "LabyrinthEscape",
-    "LabyrinthExplore",
-)
+# Every task family, from the registry (each has an Easy preset).
+FAMILIES = tuple(n[: -len("Easy")] for n in popgym._registry if n.endswith("Easy"))
 
 
 def measure(env_id: str, num_envs: int, steps: int) -> tuple[float, float]:

@@ -129,6 +129,12 @@ def test_backends_are_imported_lazily():
     assert out.stdout.strip() == "[]"
 
 
+def test_gxm_id_without_a_library_names_the_form():
+    pytest.importorskip("gxm")
+    with pytest.raises(ValueError, match="gxm ids are 'Library/Name'"):
+        make("gxm::CartPole-v1")
+
+
 def test_gxm_cannot_list_its_ids():
     if importlib.util.find_spec("gxm") is None:
         pytest.skip("gxm is not installed")

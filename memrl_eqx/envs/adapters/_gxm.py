@@ -65,6 +65,12 @@ class GxmAdapter(AbstractAdapter):
 
 
 def make_gxm(name: str, **kwargs: Any) -> GxmAdapter:
+    library, separator, env_name = name.partition("/")
+    if not (separator and library and env_name):
+        raise ValueError(
+            f"gxm ids are 'Library/Name', e.g. 'gxm::Navix/Navix-Empty-5x5-v0'; "
+            f"got {name!r}."
+        )
     import gxm
 
     return GxmAdapter(gxm.make(name, **kwargs), name)
