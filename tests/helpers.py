@@ -1,6 +1,10 @@
+import pathlib
+import struct
+
 import equinox as eqx
 import jax.numpy as jnp
 import jax.tree_util as jtu
+from tensorboardX.proto import event_pb2
 
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-6):
@@ -26,3 +30,14 @@ def reference_loop(step, init, xs, resets):
         carry, y = step(carry, x)
         ys.append(y)
     return jnp.stack(ys)
+
+
+def read_events(path: pathlib.Path) -> list:
+    """Parse a TensorBoard event file (TFRecord framing: length, crc, data, crc)."""
+    data = path.read_bytes()
+    events, i = [], 0
+    while i < len(data):
+        (length,) = struct.unpack("<Q", data[i : i + 8])
+        events.append(event_pb2.Event.FromString(data[i + 12 : i + 12 + length]))
+        i += 12 + length + 4
+    return events
