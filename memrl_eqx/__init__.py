@@ -13,6 +13,7 @@ from ._agents import (
 )
 from ._checkpoint import (
     load_checkpoint as load_checkpoint,
+    read_checkpoint_metadata as read_checkpoint_metadata,
     save_checkpoint as save_checkpoint,
 )
 

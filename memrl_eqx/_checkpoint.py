@@ -1,14 +1,29 @@
-"""Checkpoints of any training state: atomic, and typed PRNG keys included."""
+"""Checkpoints of any training state: atomic, self-describing and checked.
 
+A checkpoint file is one header line of JSON and then the arrays as
+`eqx.tree_serialise_leaves` writes them. The header holds a format tag, the
+user's metadata, the payload's length and CRC-32, and the path, shape and dtype
+of every array, so that a truncated or corrupt file, or a state of another
+structure, is reported by name before anything is loaded.
+"""
+
+import io
+import json
 import os
-from typing import TypeVar
+import zlib
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
 
 
 T = TypeVar("T")
+
+_FORMAT = "memrl_eqx checkpoint v1"
 
 
 def _is_key(x) -> bool:
@@ -28,29 +43,104 @@ def _load_leaf(f, like):
     return eqx.default_deserialise_filter_spec(f, like)
 
 
-def save_checkpoint(path: str | os.PathLike, tree) -> None:
-    """Write `tree` (e.g. a training state) to `path`.
+def _layout(tree) -> list[list]:
+    """`[path, shape, dtype]` of every array leaf of `tree` (keys as their data)."""
+    layout = []
+    for path, leaf in jtu.tree_flatten_with_path(tree)[0]:
+        if _is_key(leaf):
+            leaf = jax.random.key_data(leaf)
+        if isinstance(leaf, jax.Array | np.ndarray | np.generic):
+            layout.append([jtu.keystr(path), list(leaf.shape), str(leaf.dtype)])
+    return layout
 
-    The file is written beside `path` and then renamed over it, so an
-    interruption never leaves a half-written checkpoint at `path`.
+
+def save_checkpoint(
+    path: str | os.PathLike, tree: Any, *, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Write `tree` (e.g. a training state) to `path`, with `metadata` (a
+    JSON-serialisable mapping, read back by `read_checkpoint_metadata`).
+
+    The file is written beside `path`, flushed to disk and then renamed over
+    it, so an interruption never leaves a half-written checkpoint at `path`.
     """
     path = os.fspath(path)
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, tree, filter_spec=_save_leaf)
+    payload = buffer.getvalue()
+    header = {
+        "format": _FORMAT,
+        "metadata": dict(metadata or {}),
+        "payload_bytes": len(payload),
+        "crc32": zlib.crc32(payload),
+        "layout": _layout(tree),
+    }
     tmp = f"{path}.tmp"
-    eqx.tree_serialise_leaves(tmp, tree, filter_spec=_save_leaf)
+    with open(tmp, "wb") as f:
+        f.write(json.dumps(header).encode() + b"\n")
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _read(path: str) -> tuple[dict, bytes]:
+    """The header and the verified payload of the checkpoint at `path`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    with open(path, "rb") as f:
+        line, payload = f.readline(), f.read()
+    try:
+        header = json.loads(line)
+        assert header["format"] == _FORMAT
+    except Exception:
+        raise ValueError(
+            f"checkpoint {path!r} is not a memrl_eqx checkpoint (its first line is "
+            f"not a {_FORMAT!r} header): a corrupt file, or another kind of file"
+        ) from None
+    if len(payload) != header["payload_bytes"]:
+        raise ValueError(
+            f"checkpoint {path!r} is truncated: it holds {len(payload)} bytes of "
+            f"arrays where its header promises {header['payload_bytes']}"
+        )
+    if zlib.crc32(payload) != header["crc32"]:
+        raise ValueError(
+            f"checkpoint {path!r} is corrupt: its arrays fail the CRC-32 check"
+        )
+    return header, payload
+
+
+def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The `metadata` a checkpoint was saved with (after checking the file is
+    whole: a missing, truncated or corrupt file raises, naming `path`)."""
+    header, _ = _read(os.fspath(path))
+    return header["metadata"]
 
 
 def load_checkpoint(path: str | os.PathLike, like: T) -> T:
     """Read a checkpoint written by `save_checkpoint` into the structure of `like`
     (a tree of the same structure, shapes and dtypes, e.g. a fresh `init` state).
+
+    Raises `FileNotFoundError` for a missing file and `ValueError`, naming the
+    file, for a truncated or corrupt one, or one that holds a tree of another
+    structure (naming the first array that differs).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    try:
-        return eqx.tree_deserialise_leaves(path, like, filter_spec=_load_leaf)
-    except Exception as error:
+    header, payload = _read(path)
+    saved, expected = header["layout"], _layout(like)
+    for (s_path, s_shape, s_dtype), (e_path, e_shape, e_dtype) in zip(saved, expected):
+        if (s_path, s_shape, s_dtype) != (e_path, e_shape, e_dtype):
+            raise ValueError(
+                f"checkpoint {path!r} holds another state than expected: it has "
+                f"{s_path} of shape {tuple(s_shape)} and dtype {s_dtype} where "
+                f"{e_path} of shape {tuple(e_shape)} and dtype {e_dtype} is expected "
+                "(a checkpoint of another configuration?)"
+            )
+    if len(saved) != len(expected):
         raise ValueError(
-            f"checkpoint {path!r} does not match the expected state "
-            f"(different configuration, or a corrupt file): {error}"
-        ) from error
+            f"checkpoint {path!r} holds another state than expected: {len(saved)} "
+            f"arrays where {len(expected)} are expected (a checkpoint of another "
+            "configuration?)"
+        )
+    return eqx.tree_deserialise_leaves(
+        io.BytesIO(payload), like, filter_spec=_load_leaf
+    )
