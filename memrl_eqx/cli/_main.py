@@ -7,6 +7,7 @@ directory under `runs/` (see `_run.py` for what it holds).
 
 import argparse
 import datetime
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from . import _run
 ALGORITHMS = ("ppo", "dqn", "r2d2", "pqn", "sac", "sacd")
 CONTINUOUS = ("sac",)  # algorithms for continuous actions; ppo takes both kinds
 LOGGERS = ("console", "dashboard", "wandb", "neptune")
+_LOGGER_PACKAGES = {"dashboard": "rich", "wandb": "wandb", "neptune": "neptune"}
 DEFAULT_ENV = "popgym::RepeatPreviousEasy"
 DEFAULTS = dict(
     algorithm="ppo",
@@ -54,11 +56,17 @@ def _positive_int(text: str) -> int:
 
 def _logger_list(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in LOGGERS]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown logger {unknown[0]!r}; choose from {', '.join(LOGGERS)}"
-        )
+    for name in names:
+        if name not in LOGGERS:
+            raise argparse.ArgumentTypeError(
+                f"unknown logger {name!r}; choose from {', '.join(LOGGERS)}"
+            )
+        package = _LOGGER_PACKAGES.get(name)
+        if package and importlib.util.find_spec(package) is None:
+            raise argparse.ArgumentTypeError(
+                f"the {name} logger needs {package}, which is not installed: "
+                f"pip install 'memrl_eqx[{name}]'"
+            )
     return names
 
 

@@ -159,7 +159,8 @@ def train(options: dict[str, Any], *, run: str, resume: bool, given: dict) -> in
         if done >= chunks:
             raise _run.RunError(
                 f"the run {run!r} already trained its {options['total_steps']:,} "
-                "steps; pass a larger --total-steps to continue it"
+                "steps; pass a larger --total-steps to continue it, or evaluate "
+                f"it with `memrl-eqx evaluate {run}`"
             )
         print(f"resuming {run} at step {resume_step:,}", flush=True)
     else:

@@ -33,6 +33,23 @@ def test_bad_options_fail_with_one_line(argv, message, capsys, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing was created
 
 
+def test_a_missing_logger_package_is_named_before_anything_starts(
+    monkeypatch, capsys, tmp_path
+):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda n, *a: None if n == "wandb" else find_spec(n, *a),
+    )
+    with pytest.raises(SystemExit):
+        main(["train", "--loggers", "console,wandb", "--logdir", str(tmp_path)])
+    assert "pip install 'memrl_eqx[wandb]'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_run_logs_every_update_to_file_and_tensorboard(finished):
     rows = [
         json.loads(x) for x in (finished / "metrics.jsonl").read_text().splitlines()
