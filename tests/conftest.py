@@ -5,6 +5,8 @@ import jax
 import jax.random as jr
 import pytest
 
+from .helpers import fast_compile
+
 
 # Strict numerics, as equinox's own suite: no silent dtype or rank promotion.
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -45,14 +47,11 @@ def _free_compiled_programs():
 @pytest.fixture(autouse=True)
 def _compile_fast_unless_learning(request):
     """Tests run small programs a few times, so XLA's optimisations cost far more
-    than they save: compile at `O0` (about half the time of a test of the suite).
-    Learning tests run their programs for minutes and keep the default."""
+    than they save: compile them fast (`helpers.fast_compile`; a PPO update
+    compiles in 1.6 s instead of 7.4 s). Learning tests run their programs for
+    minutes and keep the defaults."""
     if request.node.get_closest_marker("learning") is not None:
         yield
         return
-    previous = jax.config.jax_optimization_level
-    jax.config.update("jax_optimization_level", "O0")
-    try:
+    with fast_compile():
         yield
-    finally:
-        jax.config.update("jax_optimization_level", previous)

@@ -1,3 +1,5 @@
+import contextlib
+import functools
 import pathlib
 import struct
 
@@ -41,3 +43,64 @@ def read_events(path: pathlib.Path) -> list:
         events.append(event_pb2.Event.FromString(data[i + 12 : i + 12 + length]))
         i += 12 + length + 4
     return events
+
+
+# What `jax_disable_most_optimizations` sets, and XLA:CPU's fusion emitters off.
+FAST_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+    "xla_cpu_use_fusion_emitters": False,
+}
+FAST_XLA_FLAGS = " ".join(f"--{k}={str(v).lower()}" for k, v in FAST_OPTIONS.items())
+"""`FAST_OPTIONS` as `XLA_FLAGS`, for a subprocess to compile as the tests do."""
+
+
+class _FastCompile:
+    on = False
+
+
+def _hook_compile_options():
+    """Add `FAST_OPTIONS` to every compilation while `_FastCompile.on`.
+
+    `jax.jit` takes XLA options per function (`compiler_options`); JAX's global
+    switch (`jax_disable_most_optimizations`) is read once per process and
+    leaves the fusion emitters on, which are most of a small program's compile
+    time. So the suite adds the options through the function that builds every
+    compilation's options. Guarded: if JAX moves that function, tests compile
+    as they would without the hook."""
+    try:
+        from jax._src import compiler
+    except ImportError:
+        return
+    original = getattr(compiler, "get_compile_options", None)
+    if original is None or getattr(original, "_memrl_eqx_hook", False):
+        return
+
+    @functools.wraps(original)
+    def get_compile_options(*args, env_options_overrides=None, **kwargs):
+        if _FastCompile.on:
+            env_options_overrides = {**FAST_OPTIONS, **(env_options_overrides or {})}
+        return original(*args, env_options_overrides=env_options_overrides, **kwargs)
+
+    get_compile_options._memrl_eqx_hook = True
+    compiler.get_compile_options = get_compile_options
+
+
+_hook_compile_options()
+
+
+@contextlib.contextmanager
+def fast_compile():
+    """Compile for the speed of compilation inside the block: `O0` and
+    `FAST_OPTIONS` (the tests' small programs run a few times, so XLA's
+    optimisations cost far more than they save)."""
+    import jax
+
+    previous, was_on = jax.config.jax_optimization_level, _FastCompile.on
+    jax.config.update("jax_optimization_level", "O0")
+    _FastCompile.on = True
+    try:
+        yield
+    finally:
+        _FastCompile.on = was_on
+        jax.config.update("jax_optimization_level", previous)

@@ -196,6 +196,9 @@ def _train(parser, args) -> int:
             parser.error("--overwrite: a resumed run continues in place")
         return train({}, run=resume, resume=True, given=given)
     options = {**DEFAULTS, **given}
+    # A run shorter than a log is logged once, at its end (the config records it,
+    # so a resumed run keeps the same chunks).
+    options["log_every"] = min(options["log_every"], options["total_steps"])
     try:
         env, env_params = make_env(options["env"])
     except ValueError as error:

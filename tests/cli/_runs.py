@@ -3,8 +3,6 @@
 import json
 import pathlib
 
-import jax
-
 from memrl_eqx.cli import main
 
 
@@ -34,15 +32,3 @@ def train(run: pathlib.Path, total_steps: int, *extra: str) -> int:
 def rows(run: pathlib.Path) -> list[dict]:
     lines = (run / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
-
-
-class O0:
-    """Compile at `O0` inside the block, as the tests do (module fixtures are set
-    up before the per-test fixture that selects it)."""
-
-    def __enter__(self):
-        self.previous = jax.config.jax_optimization_level
-        jax.config.update("jax_optimization_level", "O0")
-
-    def __exit__(self, *exc):
-        jax.config.update("jax_optimization_level", self.previous)

@@ -1,5 +1,6 @@
 import pytest
 
+from ..helpers import fast_compile
 from . import _runs
 
 
@@ -7,6 +8,6 @@ from . import _runs
 def finished(tmp_path_factory):
     """A complete run of 4 updates (checkpointed after the 2nd and the 4th)."""
     run = tmp_path_factory.mktemp("finished") / "run"
-    with _runs.O0():
+    with fast_compile():  # session fixtures precede the per-test one
         assert _runs.train(run, 2048) == 0
     return run

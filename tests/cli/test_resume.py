@@ -16,6 +16,7 @@ import memrl_eqx.cli
 from memrl_eqx.cli import _run
 from memrl_eqx.cli._build import build_algorithm
 
+from ..helpers import fast_compile, FAST_XLA_FLAGS
 from . import _runs
 
 
@@ -25,9 +26,9 @@ TOTAL = 512 * UPDATES
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted run (at O0, as the tests and their subprocesses compile)."""
+    """An uninterrupted run, compiled as the tests and their subprocess compile."""
     run = tmp_path_factory.mktemp("reference") / "run"
-    with _runs.O0():
+    with fast_compile():
         assert _runs.train(run, TOTAL) == 0
     return run
 
@@ -84,7 +85,12 @@ def test_a_killed_run_resumes_exactly(reference, tmp_path):
     argv = ["train", *_runs.SMALL, "--total-steps", str(TOTAL), "--run-dir", str(run)]
     process = subprocess.Popen(
         [sys.executable, "-m", "memrl_eqx", *argv],
-        env={**os.environ, "JAX_OPTIMIZATION_LEVEL": "O0"},
+        # Compiled as the tests compile, so its numbers are the reference's.
+        env={
+            **os.environ,
+            "JAX_OPTIMIZATION_LEVEL": "O0",
+            "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {FAST_XLA_FLAGS}",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

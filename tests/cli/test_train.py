@@ -111,5 +111,7 @@ def test_every_algorithm_trains_from_the_command_line(algorithm, env, tmp_path):
     rows = [
         json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
     ]
-    assert rows and rows[-1]["step"] >= 600
+    # Whole updates up to 600 steps (a run shorter than --log-every is one log).
+    train_steps = [r["step"] for r in rows if "eval/return" not in r]
+    assert 600 <= train_steps[-1] < 1200
     assert (run / "checkpoint.eqx").stat().st_size > 0
