@@ -9,6 +9,7 @@ by adding one line to its family's zoo.
 import importlib
 import pathlib
 
+import equinox as eqx
 import jax
 
 import memrl_eqx.nn as mnn
@@ -23,8 +24,18 @@ for _path in sorted(pathlib.Path(__file__).parent.glob("zoo_*.py")):
     assert not _duplicates, f"{_path.name} redefines {_duplicates}"
     SEQUENCE_MODELS.update(_module.MODELS)
 
+
+def _is_memoroid(make) -> bool:
+    """Whether `make` builds a `Memoroid`. Decided on an abstract build where the
+    constructor can be traced: this runs at collection, in every xdist worker, and
+    building every model concretely compiled ~250 small programs there (80 s)."""
+    try:
+        model = eqx.filter_eval_shape(make, jax.random.key(0))
+    except jax.errors.JAXTypeError:  # a constructor that needs concrete values
+        model = make(jax.random.key(0))
+    return isinstance(model, mnn.Memoroid)
+
+
 MEMOROID_MODELS = {
-    name: make
-    for name, make in SEQUENCE_MODELS.items()
-    if isinstance(make(jax.random.key(0)), mnn.Memoroid)
+    name: make for name, make in SEQUENCE_MODELS.items() if _is_memoroid(make)
 }
