@@ -111,7 +111,8 @@ def test_every_algorithm_trains_from_the_command_line(algorithm, env, tmp_path):
     rows = [
         json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
     ]
-    # Whole updates up to 600 steps (a run shorter than --log-every is one log).
+    # Whole updates up to 600 steps (plus a replay method's warm-up), not the
+    # 32,768 of a whole --log-every: a run shorter than a log is one chunk.
     train_steps = [r["step"] for r in rows if "eval/return" not in r]
-    assert 600 <= train_steps[-1] < 1200
+    assert 600 <= train_steps[-1] < 4096
     assert (run / "checkpoint.eqx").stat().st_size > 0
