@@ -37,3 +37,76 @@ def time_compiled(fn, *args, repeats: int = 5) -> tuple[float, float]:
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - start)
     return compile_seconds, statistics.median(times)
+
+
+# Primitives that move or relabel data without arithmetic.
+_FREE = {
+    "broadcast_in_dim", "concatenate", "convert_element_type", "copy", "copy_p",
+    "dynamic_slice", "dynamic_update_slice", "gather", "iota", "pad", "reshape",
+    "rev", "scatter", "select_and_gather_add", "slice", "squeeze", "transpose",
+    "expand_dims", "stop_gradient", "random_bits", "random_seed", "random_wrap",
+    "random_unwrap", "threefry2x32", "sharding_constraint", "device_put",
+}  # fmt: skip
+
+
+def flops(fn, *args) -> float:
+    """Floating-point operations of one call of `fn(*args)`, counted on its jaxpr.
+
+    XLA's cost analysis (`compiled.cost_analysis()["flops"]`) counts a loop's
+    body once, whatever its trip count, so it undercounts every `lax.scan` by
+    its length. This count walks the jaxpr instead: a `dot_general` costs
+    2 x (output size) x (contracted size), any other arithmetic one operation
+    per output element (reductions: per input element), data movement nothing;
+    a `scan` body is counted `length` times, a `cond` as its dearest branch.
+    """
+    return _jaxpr_flops(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def _size(var) -> int:
+    shape = getattr(var.aval, "shape", ())
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _jaxpr_flops(jaxpr) -> float:
+    import jax.extend.core as jcore
+
+    total = 0.0
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        subs = [
+            p.jaxpr if isinstance(p, jcore.ClosedJaxpr) else p
+            for p in eqn.params.values()
+            if isinstance(p, (jcore.ClosedJaxpr, jcore.Jaxpr))
+        ]
+        if name == "scan":
+            total += eqn.params["length"] * _jaxpr_flops(subs[0])
+        elif name == "cond":
+            branches = eqn.params["branches"]
+            total += max(_jaxpr_flops(b.jaxpr) for b in branches)
+        elif name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            k = 1
+            for d in contract:
+                k *= lhs[d]
+            total += 2.0 * _size(eqn.outvars[0]) * k
+        elif subs:
+            total += sum(_jaxpr_flops(s) for s in subs)
+        elif name.startswith("reduce_") or name.startswith("cum"):
+            total += sum(_size(v) for v in eqn.invars if hasattr(v, "aval"))
+        elif name not in _FREE:
+            total += sum(_size(v) for v in eqn.outvars)
+    return total
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 FLOP/s on a large matrix product (the roofline's
+    ceiling), the median of `repeats` timed calls after compilation."""
+    import jax.numpy as jnp
+
+    a = jnp.ones((size, size), jnp.float32)
+    _, seconds = time_compiled(lambda a, b: a @ b, a, a, repeats=repeats)
+    return 2.0 * size**3 / seconds

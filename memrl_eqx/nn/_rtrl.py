@@ -92,7 +92,8 @@ class RTRL(AbstractSequenceModel):
     depth: the states come from its own resettable associative scan, every step's
     derivatives are computed in parallel, and the sensitivities by a second
     associative scan over the affine maps $S \\mapsto D_t S + I_t$. An `RNN` (and
-    a sequential `Memoroid`) runs one `lax.scan`.
+    a `Memoroid` whose scan resolves to anything else, the CPU's default) runs
+    one `lax.scan`.
 
     **Carry:** `(inner_carry, sensitivities)`, `sensitivities` one array of shape
     `(k, units, entries)`, zeros at the start: for each real carry leaf and unit,
@@ -288,7 +289,10 @@ class RTRL(AbstractSequenceModel):
         carry = lax.stop_gradient(carry)
         dynamic, static = eqx.partition(cell, eqx.is_inexact_array)
         frozen = eqx.combine(lax.stop_gradient(dynamic), static)
-        if isinstance(self.model, Memoroid) and self.model.scan == "associative":
+        if (
+            isinstance(self.model, Memoroid)
+            and self.model.resolved_scan(xs.shape[0]) == "associative"
+        ):
             return self._associative(frozen, carry, xs, resets)
         return self._sequential(frozen, carry, xs, resets)
 

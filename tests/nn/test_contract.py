@@ -207,21 +207,55 @@ def test_window_never_crosses_an_episode_start(getkey):
 
 
 @pytest.mark.parametrize("name", sorted(MEMOROID_MODELS))
-def test_memoroid_parallel_equals_sequential(name, getkey):
-    """The associative scan equals the step-by-step fold of the same operator
-    (float32, tolerance 1e-5 relative and absolute), over a long sequence with
-    random resets."""
+def test_memoroid_scans_agree(name, getkey):
+    """Every scan gives the step-by-step fold's outputs, final carry and parameter
+    gradients (float32, tolerance 1e-5 relative and absolute), over a long
+    sequence with random resets: the associative scan, the chunked scan, and the
+    sequential fold with its rematerialised chunks (257 steps: chunks of 16 with
+    15 padding steps, and of 5)."""
     model = MEMOROID_MODELS[name](getkey())
     L = 257
     xs = jr.normal(getkey(), (L, IN))
     resets = jr.bernoulli(getkey(), 0.05, (L,))
     carry = _random_carry(model, getkey())
-    assoc = mnn.Memoroid(model.cell, scan="associative")
-    seq = mnn.Memoroid(model.cell, scan="sequential")
-    c1, y1 = _jit(assoc)(carry, xs, resets)
-    c2, y2 = _jit(seq)(carry, xs, resets)
-    assert tree_allclose(y1, y2, rtol=RTOL, atol=ATOL), tree_max_abs_diff(y1, y2)
-    assert tree_allclose(c1, c2, rtol=RTOL, atol=ATOL)
+
+    def run(memoroid):
+        def loss(cell):
+            carry_out, ys = eqx.tree_at(lambda m: m.cell, memoroid, cell)(
+                carry, xs, resets
+            )
+            return jnp.mean(ys**2), (carry_out, ys)
+
+        grads, (carry_out, ys) = eqx.filter_jit(eqx.filter_grad(loss, has_aux=True))(
+            memoroid.cell
+        )
+        return ys, carry_out, grads
+
+    # One step per chunk: the plain fold, nothing rematerialised or padded.
+    reference = run(mnn.Memoroid(model.cell, scan="sequential", chunk_size=L))
+    for scan, chunk_size in [
+        ("sequential", None),
+        ("sequential", 5),
+        ("chunked", None),
+        ("associative", None),
+    ]:
+        got = run(mnn.Memoroid(model.cell, scan=scan, chunk_size=chunk_size))
+        for what, a, b in zip(("outputs", "carry", "gradients"), got, reference):
+            assert tree_allclose(a, b, rtol=RTOL, atol=ATOL), (
+                scan,
+                chunk_size,
+                what,
+                tree_max_abs_diff(a, b),
+            )
+
+
+def test_memoroid_auto_scan(getkey):
+    """`scan="auto"` is the sequential fold on the CPU and the associative scan on
+    an accelerator; an explicit choice is kept."""
+    cell = mnn.LRUCell(in_features=IN, features=3, hidden_dim=4, key=getkey())
+    expected = "sequential" if jax.default_backend() == "cpu" else "associative"
+    assert mnn.Memoroid(cell).resolved_scan(1024) == expected
+    assert mnn.Memoroid(cell, scan="chunked").resolved_scan(1024) == "chunked"
 
 
 @pytest.mark.parametrize("name", sorted(MEMOROID_MODELS))
@@ -244,3 +278,5 @@ def test_memoroid_rejects_unknown_scan(getkey):
     # Without the test suite's jaxtyping hook this is Memoroid's own ValueError.
     with pytest.raises((ValueError, TypeCheckError), match="scan"):
         mnn.Memoroid(cell, scan="parallel")
+    with pytest.raises((ValueError, TypeCheckError), match="chunk_size"):
+        mnn.Memoroid(cell, chunk_size=0)
