@@ -16,6 +16,7 @@ from ._checkpoint import (
     read_checkpoint_metadata as read_checkpoint_metadata,
     save_checkpoint as save_checkpoint,
 )
+from ._sharding import shard as shard
 
 
 __version__ = importlib.metadata.version("memrl_eqx")

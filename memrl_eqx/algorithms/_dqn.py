@@ -13,6 +13,7 @@ import optax
 from gymnax.environments.environment import Environment
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
+from .._sharding import constrain_batch, sharded_training
 from ..buffers import ReplayState, SequenceReplay
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network
@@ -345,6 +346,7 @@ class DQN(eqx.Module):
         return loss + auxiliary_loss(online_carry), (td, mask, q_taken)
 
     def _loss(self, q_network, target_network, sample):
+        sample = constrain_batch(sample)  # split across devices by a sharded state
         per_sequence = jax.vmap(self._sequence_loss, in_axes=(None, None, 0, 0))
         loss, (td, mask, q) = per_sequence(
             q_network, target_network, sample.data, sample.weights
@@ -448,7 +450,8 @@ class DQN(eqx.Module):
         `"epsilon"`, `"step"`.
         """
         updates = _num_updates("DQN.train", num_steps, self.config.steps_per_update)
-        return _train(self, state, updates)
+        with sharded_training(state):
+            return _train(self, state, updates)
 
     # -------------------------------------------------------------- evaluate
     @eqx.filter_jit

@@ -2,7 +2,7 @@
 a sampled window back into network inputs with the right starting carry."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -45,6 +45,9 @@ class Acting(eqx.Module):
     env_state: PyTree[Any]
     timestep: Timestep
     carry: PyTree[Array]
+
+    # Leading axis `num_envs`: split across devices by `memrl_eqx.shard`.
+    env_batched_fields: ClassVar[tuple[str, ...]] = ("env_state", "timestep", "carry")
 
 
 Act = Callable[[PyTree[Array], Timestep, PRNGKeyArray], tuple[PyTree[Array], Array]]

@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import distrax
 import equinox as eqx
@@ -15,6 +15,7 @@ import optax
 from gymnax.environments.environment import Environment
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from .._sharding import constrain_batch, sharded_training
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
 from ._evaluate import evaluate_policy
@@ -146,6 +147,17 @@ class PPOState(eqx.Module):
     burn_in_timestep: Timestep | None = None
     burn_in_actor_carry: PyTree[Array] | None = None
     burn_in_critic_carry: PyTree[Array] | None = None
+
+    # Leading axis `num_envs`: split across devices by `memrl_eqx.shard`.
+    env_batched_fields: ClassVar[tuple[str, ...]] = (
+        "env_state",
+        "timestep",
+        "actor_carry",
+        "critic_carry",
+        "burn_in_timestep",
+        "burn_in_actor_carry",
+        "burn_in_critic_carry",
+    )
 
 
 class _Rollout(eqx.Module):
@@ -292,7 +304,8 @@ class PPO(eqx.Module):
                 f"PPO.train: `num_steps` must be a positive integer; got {num_steps!r}."
             )
         num_updates = math.ceil(num_steps / self.config.batch_size)
-        return _train(self, state, num_updates)
+        with sharded_training(state):
+            return _train(self, state, num_updates)
 
     def _env_action(self, action: Array) -> Array:
         """The action the environment receives: continuous actions clipped to the
@@ -407,6 +420,7 @@ class PPO(eqx.Module):
     def _loss(self, params, batch, key):
         actor, critic = params
         cfg = self.config
+        batch = constrain_batch(batch)  # split across devices by a sharded state
         actor_carry, critic_carry, burn_in_timestep, data, advantages, returns = batch
         actor_carry, critic_carry = self._refresh_carries(
             actor, critic, actor_carry, critic_carry, burn_in_timestep

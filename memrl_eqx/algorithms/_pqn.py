@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -14,6 +14,7 @@ import optax
 from gymnax.environments.environment import Environment
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from .._sharding import constrain_batch, sharded_training
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
 from ..nn.heads import DiscreteQNetwork
@@ -123,6 +124,9 @@ class PQNState(eqx.Module):
     carry: PyTree[Array]
     key: PRNGKeyArray
     step: Int[Array, ""]
+
+    # Leading axis `num_envs`: split across devices by `memrl_eqx.shard`.
+    env_batched_fields: ClassVar[tuple[str, ...]] = ("env_state", "timestep", "carry")
 
 
 class _Rollout(eqx.Module):
@@ -243,7 +247,8 @@ class PQN(eqx.Module):
                 f"PQN.train: `num_steps` must be a positive integer; got {num_steps!r}."
             )
         num_updates = math.ceil(num_steps / self.config.batch_size)
-        return _train(self, state, num_updates)
+        with sharded_training(state):
+            return _train(self, state, num_updates)
 
     def _rollout(self, state: PQNState) -> tuple[PQNState, _Rollout, Array]:
         cfg = self.config
@@ -331,6 +336,7 @@ class PQN(eqx.Module):
         )
 
     def _loss(self, network: Network, batch):
+        batch = constrain_batch(batch)  # split across devices by a sharded state
         carry, timestep, action, targets = batch
         carry, out = jax.vmap(network)(carry, timestep)
         td_loss = jnp.mean(network.head.loss(out, action, targets))

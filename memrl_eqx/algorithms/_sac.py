@@ -17,6 +17,7 @@ import optax
 from gymnax.environments.environment import Environment
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
+from .._sharding import constrain_batch, sharded_training
 from ..buffers import ReplayState, SequenceReplay
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
@@ -332,7 +333,8 @@ class AbstractSoftActorCritic(eqx.Module):
                 f"integer; got {num_steps!r}."
             )
         num_updates = math.ceil(num_steps / self.config.steps_per_update)
-        return _train(self, state, num_updates)
+        with sharded_training(state):
+            return _train(self, state, num_updates)
 
     def _act(self, actor: Network, critic: Network, random: bool):
         """`act(carry, timestep, key)` for `collect`: a policy sample (or a
@@ -450,6 +452,7 @@ class AbstractSoftActorCritic(eqx.Module):
         """The summed loss of a batch of windows (leaves `(batch, window, ...)`)
         and its parts."""
         actor, critic, log_alpha = params
+        windows = constrain_batch(windows)  # split across devices by a sharded state
         alpha = lax.stop_gradient(jnp.exp(log_alpha))
         batch = windows.reward.shape[0]
         (actor_carry, critic_carry), out = jax.vmap(

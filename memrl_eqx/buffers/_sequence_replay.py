@@ -1,7 +1,7 @@
 """`SequenceReplay`: a flashbax trajectory buffer sampled as sequences, uniformly
 or by priority, from any start or from episode starts only."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import flashbax as fbx
@@ -25,6 +25,9 @@ class ReplayState(eqx.Module):
     buffer: TrajectoryBufferState
     priorities: Float[Array, "envs capacity"]
     max_priority: Float[Array, ""]
+
+    # Leading axis `num_envs`: split across devices by `memrl_eqx.shard`.
+    env_batched_fields: ClassVar[tuple[str, ...]] = ("buffer.experience", "priorities")
 
 
 class ReplaySample(eqx.Module):
