@@ -250,11 +250,17 @@ def test_memoroid_scans_agree(name, getkey):
 
 
 def test_memoroid_auto_scan(getkey):
-    """`scan="auto"` is the sequential fold on the CPU and the associative scan on
-    an accelerator; an explicit choice is kept."""
+    """`scan="auto"` is the associative scan on an accelerator; on the CPU the
+    sequential fold for one step and for long sequences, the chunked scan in
+    between; an explicit choice is kept."""
     cell = mnn.LRUCell(in_features=IN, features=3, hidden_dim=4, key=getkey())
-    expected = "sequential" if jax.default_backend() == "cpu" else "associative"
-    assert mnn.Memoroid(cell).resolved_scan(1024) == expected
+    model = mnn.Memoroid(cell)
+    if jax.default_backend() == "cpu":
+        assert model.resolved_scan(1) == "sequential"
+        assert model.resolved_scan(128) == "chunked"
+        assert model.resolved_scan(1024) == "sequential"
+    else:
+        assert model.resolved_scan(1024) == "associative"
     assert mnn.Memoroid(cell, scan="chunked").resolved_scan(1024) == "chunked"
 
 
