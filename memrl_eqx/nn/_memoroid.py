@@ -11,7 +11,7 @@ from jaxtyping import Array, Bool, Float
 
 from .._custom_types import Element
 from ._memoroid_cell import AbstractMemoroidCell
-from ._misc import check_sequence, reset_carry
+from ._misc import check_sequence, chunk_size_for, remat_scan, reset_carry
 from ._sequence_model import AbstractSequenceModel
 
 
@@ -52,15 +52,6 @@ _SCANS = ("auto", "associative", "chunked", "sequential")
 
 def _concat(a: Element, b: Element) -> Element:
     return jtu.tree_map(lambda x, y: jnp.concatenate([x, y]), a, b)
-
-
-def _chunk_size(length: int) -> int:
-    """The default chunk length: the power of two nearest $\\sqrt{T}$, at least 8
-    (balances the steps inside a chunk against the number of chunks)."""
-    size = 8
-    while size * size * 2 < length:
-        size *= 2
-    return size
 
 
 def _pad(tree, pad: int, value) -> object:
@@ -166,7 +157,7 @@ class Memoroid(AbstractSequenceModel):
         # On the CPU (2 cores, `benchmarks/RESULTS.md`): a sequence of a few
         # chunks is a small batch of short loops, which the chunked scan widens;
         # a long one is folded in order, its memory bounded by rematerialisation.
-        if _chunk_size(length) < length <= 512:
+        if chunk_size_for(length) < length <= 512:
             return "chunked"
         return "sequential"
 
@@ -190,32 +181,15 @@ class Memoroid(AbstractSequenceModel):
     def _sequential(self, state, inputs, resets):
         """Lift, fold and read step by step, so neither the elements nor the prefix
         aggregates are stacked over time (for a matrix-memory cell they are the
-        largest arrays by far). Beyond one chunk, each chunk is rematerialised in
-        the backward pass, so the gradient keeps only the aggregates at chunk
-        boundaries: memory $O(T/C + C)$ aggregates."""
+        largest arrays by far); chunks are rematerialised in the backward pass
+        (`remat_scan`)."""
 
         def step(state, step_inputs):
-            x, reset, valid = step_inputs
-            new = self._step(state, self.cell.lift(x), reset)
-            # Padding steps (`valid` False) leave the aggregate unchanged.
-            state = reset_carry(valid, new, state)
+            x, reset = step_inputs
+            state = self._step(state, self.cell.lift(x), reset)
             return state, self.cell.read(state, x)
 
-        length = resets.shape[0]
-        valid = jnp.ones((length,), bool)
-        size = self.chunk_size or _chunk_size(length)
-        if length <= size:
-            return lax.scan(step, state, (inputs, resets, valid))
-        num = -(-length // size)
-        pad = num * size - length
-        padded = (
-            _pad(inputs, pad, jnp.zeros(inputs.shape[1:], inputs.dtype)),
-            _pad(resets, pad, jnp.zeros((), bool)),
-            _pad(valid, pad, jnp.zeros((), bool)),
-        )
-        chunk = jax.checkpoint(lambda state, xs: lax.scan(step, state, xs))
-        state, ys = lax.scan(chunk, state, _split(padded, num))
-        return state, _merge(ys, length)
+        return remat_scan(step, state, (inputs, resets), self.chunk_size)
 
     def _associative(self, state, elements, resets):
         elements = _concat(jtu.tree_map(lambda c: c[None], state), elements)
@@ -225,7 +199,7 @@ class Memoroid(AbstractSequenceModel):
 
     def _chunked(self, state, elements, resets):
         length = resets.shape[0]
-        size = self.chunk_size or _chunk_size(length)
+        size = self.chunk_size or chunk_size_for(length)
         num = -(-length // size)
         pad = num * size - length
         identity = self.cell.identity()

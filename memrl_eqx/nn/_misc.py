@@ -1,6 +1,7 @@
 """Small helpers shared by the sequence models."""
 
 import jax
+import jax.lax as lax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 from jaxtyping import Array, Bool
@@ -71,3 +72,45 @@ def check_keeps_shape(name: str, xs: Array, ys: Array | jax.ShapeDtypeStruct) ->
             f"{name}: the wrapped model must keep the shape of its inputs; it maps "
             f"{xs.shape} to {ys.shape}."
         )
+
+
+def chunk_size_for(length: int) -> int:
+    """The default chunk of `remat_scan`: the power of two nearest $\\sqrt{T}$, at
+    least 8 (balances the carries kept at chunk boundaries against the steps
+    rematerialised inside one chunk)."""
+    size = 8
+    while size * size * 2 < length:
+        size *= 2
+    return size
+
+
+def remat_scan(step, carry, xs, chunk_size: int | None = None):
+    """`lax.scan(step, carry, xs)` whose backward pass keeps only the carries at
+    chunk boundaries and recomputes each chunk's steps (`jax.checkpoint`):
+    memory $O(T/C + C)$ steps instead of $T$, for one extra forward pass.
+
+    `xs` is padded to whole chunks; padding steps leave the carry unchanged and
+    their outputs are dropped, so the result equals `lax.scan`'s. A sequence of
+    at most one chunk is a plain `lax.scan`.
+    """
+    length = jtu.tree_leaves(xs)[0].shape[0]
+    size = chunk_size or chunk_size_for(length)
+    if length <= size:
+        return lax.scan(step, carry, xs)
+    num = -(-length // size)
+    pad = num * size - length
+    valid = jnp.arange(num * size) < length
+
+    def masked(carry, inputs):
+        x, keep = inputs
+        new, y = step(carry, x)
+        return reset_carry(keep, new, carry), y
+
+    padded = jtu.tree_map(
+        lambda x: jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]), xs
+    )
+    split = lambda x: x.reshape((num, size) + x.shape[1:])
+    chunks = jtu.tree_map(split, (padded, valid))
+    chunk = jax.checkpoint(lambda carry, xs: lax.scan(masked, carry, xs))
+    carry, ys = lax.scan(chunk, carry, chunks)
+    return carry, jtu.tree_map(lambda y: y.reshape((-1,) + y.shape[2:])[:length], ys)
