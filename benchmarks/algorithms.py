@@ -10,39 +10,33 @@ their replay, so every update takes its gradient steps.
 """
 
 import argparse
-import time
-from types import SimpleNamespace
 
 import jax
 import jax.random as jr
-from _common import machine
+from _common import machine, time_train
 
-from memrl_eqx.cli import _build, ALGORITHMS
+from memrl_eqx.cli._build import build_algorithm
+from memrl_eqx.cli._main import ALGORITHMS
 from memrl_eqx.envs import make
 
 
 def measure(name: str, torso: str, steps: int) -> tuple[float, float, int]:
     env_id = "gymnax::Pendulum-v1" if name == "sac" else "gymnax::CartPole-v1"
     env, params = make(env_id)
-    args = SimpleNamespace(
-        algorithm=name, torso=torso, features=64, num_envs=16, learning_rate=3e-4
+    config = dict(
+        algorithm=name,
+        torso=torso,
+        features=64,
+        num_envs=32 if name == "ppo" else 16,
+        learning_rate=3e-4,
     )
-    if name == "ppo":
-        args.num_envs = 32
-    algo, per_update, warmup = _build(args, env, params, jr.key(0))
+    algo, per_update, warmup = build_algorithm(config, env, params, jr.key(0))
     state = algo.init(jr.key(0))
     if warmup:
         state = jax.block_until_ready(algo.warmup(state, warmup))
     steps = max(per_update, steps // per_update * per_update)
-    start = time.perf_counter()
-    state, metrics = algo.train(state, steps)
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    state, metrics = algo.train(state, steps)
-    jax.block_until_ready(metrics)
-    steady = time.perf_counter() - start
-    return first - steady, steps / steady, per_update
+    compile_seconds, steady, _ = time_train(algo, state, steps)
+    return compile_seconds, steps / steady, per_update
 
 
 def main():

@@ -16,46 +16,21 @@ import time
 
 import jax
 import jax.random as jr
-import optax
-from _common import machine
-
-import memrl_eqx
-from memrl_eqx.algorithms import PPO, PPOConfig
-from memrl_eqx.envs import make
+from _common import cartpole_ppo, machine, time_train
 
 
 def measure(torso: str, updates: int, env_id: str) -> tuple[float, float, float]:
-    env, params = make(env_id)
-    actor, critic = memrl_eqx.actor_critic(
-        env, params, torso=torso, features=64, key=jr.key(0)
-    )
-    config = PPOConfig(num_envs=32, num_steps=128, num_minibatches=4, update_epochs=4)
-    algo = PPO(
-        config=config,
-        env=env,
-        env_params=params,
-        actor=actor,
-        critic=critic,
-        optimizer=optax.chain(optax.clip_by_global_norm(0.5), optax.adam(3e-4)),
-    )
+    algo = cartpole_ppo(torso, env_id)
     state = algo.init(jr.key(0))
-    steps = updates * config.batch_size
-    # Compilation: the first call of the jitted loop, less one steady-state run.
-    start = time.perf_counter()
-    state, metrics = algo.train(state, steps)
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    state, metrics = algo.train(state, steps)
-    jax.block_until_ready(metrics)
-    steady = time.perf_counter() - start
+    steps = updates * algo.config.batch_size
+    compile_seconds, steady, state = time_train(algo, state, steps)
     rollout = jax.jit(lambda s: algo._rollout(s)[1])
     jax.block_until_ready(rollout(state))
     start = time.perf_counter()
     for _ in range(updates):
         jax.block_until_ready(rollout(state))
     share = (time.perf_counter() - start) / steady
-    return first - steady, steps / steady, share
+    return compile_seconds, steps / steady, share
 
 
 def main():

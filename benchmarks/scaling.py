@@ -17,46 +17,23 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
 
 def measure(updates: int) -> tuple[float, float]:
     """Run in the child process: (compile seconds, env steps/s) on all devices."""
     import jax
     import jax.random as jr
-    import optax
+    from _common import cartpole_ppo, time_train
 
     import memrl_eqx
-    from memrl_eqx.algorithms import PPO, PPOConfig
-    from memrl_eqx.envs import make
 
-    env, params = make("gymnax::CartPole-v1")
-    actor, critic = memrl_eqx.actor_critic(
-        env, params, torso="gru", features=64, key=jr.key(0)
-    )
-    config = PPOConfig(num_envs=32, num_steps=128, num_minibatches=4, update_epochs=4)
-    algo = PPO(
-        config=config,
-        env=env,
-        env_params=params,
-        actor=actor,
-        critic=critic,
-        optimizer=optax.chain(optax.clip_by_global_norm(0.5), optax.adam(3e-4)),
-    )
+    algo = cartpole_ppo("gru")
     mesh = jax.make_mesh((jax.device_count(),), ("envs",))
     state = memrl_eqx.shard(algo.init(jr.key(0)), mesh)
-    steps = updates * config.batch_size
-    # Compilation: the first call of the jitted loop, less one steady-state run.
-    start = time.perf_counter()
-    state, metrics = algo.train(state, steps)
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    state, metrics = algo.train(state, steps)
-    jax.block_until_ready(metrics)
-    steady = time.perf_counter() - start
+    steps = updates * algo.config.batch_size
+    compile_seconds, steady, state = time_train(algo, state, steps)
     assert len(state.timestep.reset.sharding.device_set) == jax.device_count()
-    return first - steady, steps / steady
+    return compile_seconds, steps / steady
 
 
 def main():
