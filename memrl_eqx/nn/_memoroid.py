@@ -11,7 +11,15 @@ from jaxtyping import Array, Bool, Float
 
 from .._custom_types import Element
 from ._memoroid_cell import AbstractMemoroidCell
-from ._misc import check_sequence, chunk_size_for, remat_scan, reset_carry
+from ._misc import (
+    check_sequence,
+    chunk_size_for,
+    merge_time,
+    pad_time,
+    remat_scan,
+    reset_carry,
+    split_time,
+)
 from ._sequence_model import AbstractSequenceModel
 
 
@@ -52,23 +60,6 @@ _SCANS = ("auto", "associative", "chunked", "sequential")
 
 def _concat(a: Element, b: Element) -> Element:
     return jtu.tree_map(lambda x, y: jnp.concatenate([x, y]), a, b)
-
-
-def _pad(tree, pad: int, value) -> object:
-    """Append `pad` copies of `value` (a tree like one time step) along time."""
-    return jtu.tree_map(
-        lambda t, v: jnp.concatenate([t, jnp.broadcast_to(v, (pad,) + t.shape[1:])]),
-        tree,
-        value,
-    )
-
-
-def _split(tree, num: int):
-    return jtu.tree_map(lambda t: t.reshape((num, -1) + t.shape[1:]), tree)
-
-
-def _merge(tree, length: int):
-    return jtu.tree_map(lambda t: t.reshape((-1,) + t.shape[2:])[:length], tree)
 
 
 class Memoroid(AbstractSequenceModel):
@@ -157,7 +148,7 @@ class Memoroid(AbstractSequenceModel):
         # On the CPU (2 cores, `benchmarks/RESULTS.md`): a sequence of a few
         # chunks is a small batch of short loops, which the chunked scan widens;
         # a long one is folded in order, its memory bounded by rematerialisation.
-        if chunk_size_for(length) < length <= 512:
+        if (self.chunk_size or chunk_size_for(length)) < length <= 512:
             return "chunked"
         return "sequential"
 
@@ -203,8 +194,9 @@ class Memoroid(AbstractSequenceModel):
         num = -(-length // size)
         pad = num * size - length
         identity = self.cell.identity()
-        elements = _split(_pad(elements, pad, identity), num)
-        resets = _split(_pad(resets, pad, jnp.zeros((), bool)), num)
+        # Identity elements after the end change no earlier prefix.
+        elements = split_time(pad_time(elements, pad, identity), num)
+        resets = split_time(pad_time(resets, pad), num)
         # Within each chunk, from the identity; all chunks at once.
         local = jax.vmap(self._fold, in_axes=(None, 0, 0))(identity, elements, resets)
         started = jnp.cumsum(resets, axis=1) > 0
@@ -220,7 +212,7 @@ class Memoroid(AbstractSequenceModel):
         states = jax.vmap(finish)(
             jtu.tree_map(lambda b: b[:-1], before), local, started
         )
-        return _merge(states, length)
+        return merge_time(states, length)
 
     @jax.named_scope("memrl_eqx.nn.Memoroid")
     def __call__(

@@ -84,6 +84,28 @@ def chunk_size_for(length: int) -> int:
     return size
 
 
+def pad_time(tree, pad: int, value=None):
+    """Append `pad` copies of `value` (a tree like one time step; zeros if None)
+    along the leading (time) axis of every leaf of `tree`."""
+    if value is None:
+        value = jtu.tree_map(lambda t: jnp.zeros(t.shape[1:], t.dtype), tree)
+    return jtu.tree_map(
+        lambda t, v: jnp.concatenate([t, jnp.broadcast_to(v, (pad,) + t.shape[1:])]),
+        tree,
+        value,
+    )
+
+
+def split_time(tree, num: int):
+    """Reshape the leading axis of every leaf into `(num, chunk)`."""
+    return jtu.tree_map(lambda t: t.reshape((num, -1) + t.shape[1:]), tree)
+
+
+def merge_time(tree, length: int):
+    """Undo `split_time` and drop the padding: the first `length` steps."""
+    return jtu.tree_map(lambda t: t.reshape((-1,) + t.shape[2:])[:length], tree)
+
+
 def remat_scan(step, carry, xs, chunk_size: int | None = None):
     """`lax.scan(step, carry, xs)` whose backward pass keeps only the carries at
     chunk boundaries and recomputes each chunk's steps (`jax.checkpoint`):
@@ -106,11 +128,7 @@ def remat_scan(step, carry, xs, chunk_size: int | None = None):
         new, y = step(carry, x)
         return reset_carry(keep, new, carry), y
 
-    padded = jtu.tree_map(
-        lambda x: jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)]), xs
-    )
-    split = lambda x: x.reshape((num, size) + x.shape[1:])
-    chunks = jtu.tree_map(split, (padded, valid))
+    chunks = split_time((pad_time(xs, pad), valid), num)
     chunk = jax.checkpoint(lambda carry, xs: lax.scan(masked, carry, xs))
     carry, ys = lax.scan(chunk, carry, chunks)
-    return carry, jtu.tree_map(lambda y: y.reshape((-1,) + y.shape[2:])[:length], ys)
+    return carry, merge_time(ys, length)

@@ -259,6 +259,10 @@ def test_memoroid_auto_scan(getkey):
         assert model.resolved_scan(1) == "sequential"
         assert model.resolved_scan(128) == "chunked"
         assert model.resolved_scan(1024) == "sequential"
+        # A given chunk_size decides what "one chunk" is.
+        wide = mnn.Memoroid(cell, chunk_size=256)
+        assert wide.resolved_scan(200) == "sequential"
+        assert wide.resolved_scan(300) == "chunked"
     else:
         assert model.resolved_scan(1024) == "associative"
     assert mnn.Memoroid(cell, scan="chunked").resolved_scan(1024) == "chunked"
