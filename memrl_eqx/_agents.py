@@ -117,7 +117,50 @@ TORSOS: dict[str, TorsoFactory] = {
 def make_torso(
     name: str, *, in_features: int, features: int, key: PRNGKeyArray
 ) -> mnn.AbstractSequenceModel:
-    """Build the torso called `name` (one of `TORSOS`)."""
+    """Build the torso called `name`: a sequence model from `in_features` to
+    `features` per step.
+
+    The torsos are the factories of [`memrl_eqx.TORSOS`][] (the command line's
+    `--torso`): recurrent cells under [`memrl_eqx.nn.RNN`][] (`"gru"`, `"lstm"`,
+    `"slstm"`, `"shm"`, `"rtu"`, `"elman"`, `"indrnn"`, `"mgu"`, `"dnc"`),
+    memoroid cells under [`memrl_eqx.nn.Memoroid`][] (`"lru"`, `"mlstm"`,
+    `"mamba2"`, `"s5"`, `"min_gru"`, `"ffm"`, `"linear_attention"`,
+    `"delta_net"`, `"gated_delta_net"`), attention (`"self_attention"`, `"gtrxl"`),
+    `"xlstm"`, a mixture of GRU experts (`"moe_gru"`), an LRU trained by
+    real-time recurrent learning (`"rtrl_lru"`) and a memoryless `"mlp"`. Hidden
+    sizes follow `features` (e.g. an LRU's `hidden_dim` is `features`; the
+    attention torsos use 4 heads).
+
+    **Arguments:**
+
+    - `name`: a key of `TORSOS`.
+    - `in_features`: the size of each step's input (keyword only).
+    - `features`: the size of each step's output, and the width of the torso's
+      hidden layers (keyword only).
+    - `key`: a PRNG key for the initial parameters (keyword only).
+
+    **Returns:** a [`memrl_eqx.nn.AbstractSequenceModel`][]:
+    `carry, ys = torso(carry, xs, resets)` with `xs` of shape
+    `(time, in_features)`, `resets` of shape `(time,)` and `ys` of shape
+    `(time, features)`.
+
+    **Raises:** `ValueError` for an unknown `name` (the message lists the names).
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+
+    torso = memrl_eqx.make_torso(
+        "gru", in_features=4, features=8, key=jax.random.key(0)
+    )
+    xs, resets = jnp.ones((5, 4)), jnp.zeros(5, bool)  # 5 steps
+    carry, ys = torso(torso.init_carry(), xs, resets)
+    assert ys.shape == (5, 8) and carry.shape == (8,)
+    ```
+    """
     if name not in TORSOS:
         raise ValueError(
             f"unknown torso {name!r}; choose one of: {', '.join(sorted(TORSOS))}."
@@ -158,10 +201,60 @@ def network(
     layer_norm: bool = False,
     key: PRNGKeyArray,
 ) -> mnn.Network:
-    """One `Network` for `env`: flatten the observation, embed it with a `Linear`
-    layer of width `features` (then `LayerNorm` if `layer_norm`, as PQN wants)
-    and ReLU, run the torso called `torso` (`features` wide), and apply
-    `head(key)`, a head taking `features` inputs.
+    """One [`memrl_eqx.nn.Network`][] for `env`: flatten the observation, embed
+    it with a `Linear` layer of width `features` (then `LayerNorm` if
+    `layer_norm`, as PQN wants) and ReLU, run the torso called `torso`
+    (`features` wide), and apply `head(key)`, a head taking `features` inputs.
+
+    [`memrl_eqx.actor_critic`][], [`memrl_eqx.q_network`][] and
+    [`memrl_eqx.sac_networks`][] are built from it; use it directly for another
+    head.
+
+    **Arguments:**
+
+    - `env`: a gymnax `Environment` (e.g. from [`memrl_eqx.envs.make`][]); only
+      its observation space is read, for the size of the flattened observation.
+    - `env_params`: the environment's params, passed to
+      `env.observation_space`.
+    - `head`: a function of a PRNG key that returns the head, a module mapping
+      the torso's outputs `(time, features)` to the network's output.
+    - `torso`: the name of the torso, a key of `memrl_eqx.TORSOS` (see
+      [`memrl_eqx.make_torso`][]). Default `"gru"`.
+    - `features`: the width of the embedding, of the torso and of the head's
+      input. Default 64.
+    - `layer_norm`: put a `LayerNorm` after the embedding. Default False.
+    - `key`: a PRNG key, split between the embedding, the torso and the head
+      (keyword only).
+
+    **Returns:** the `Network`; it reads only `timestep.obs` (not the previous
+    action or reward).
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+    from memrl_eqx.nn import Timestep, heads
+
+    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")  # obs (4,)
+    critic = memrl_eqx.network(
+        env,
+        params,
+        lambda key: heads.VNetwork(in_features=16, key=key),
+        torso="gru",
+        features=16,
+        key=jax.random.key(0),
+    )
+    timestep = Timestep(
+        obs=jnp.zeros((5, 4)),  # 5 steps of one episode
+        prev_action=jnp.zeros(5, int),
+        prev_reward=jnp.zeros(5),
+        reset=jnp.arange(5) == 0,
+    )
+    carry, values = critic(critic.init_carry(), timestep)
+    assert values.shape == (5,)
+    ```
     """
     obs_dim = math.prod(env.observation_space(env_params).shape)
     k_embed, k_torso, k_head = jr.split(key, 3)
@@ -184,9 +277,55 @@ def actor_critic(
     features: int = 64,
     key: PRNGKeyArray,
 ) -> tuple[mnn.Network, mnn.Network]:
-    """An actor and a critic (`heads.VNetwork`) for PPO, each with its own torso
-    called `torso` (see `network`). The actor's head is `heads.Categorical` for
-    discrete actions and `heads.Gaussian` for continuous ones.
+    """An actor and a critic for PPO, each with its own torso called `torso`
+    (see [`memrl_eqx.network`][]).
+
+    The actor's head is [`memrl_eqx.nn.heads.Categorical`][] for discrete actions
+    and [`memrl_eqx.nn.heads.Gaussian`][] for continuous ones (a 1-d `Box`); the
+    critic's is [`memrl_eqx.nn.heads.VNetwork`][].
+
+    **Arguments:**
+
+    - `env`: a gymnax `Environment` with a discrete or 1-d `Box` action space
+      (e.g. from [`memrl_eqx.envs.make`][]).
+    - `env_params`: the environment's params, for its observation and action
+      spaces.
+    - `torso`: the name of both torsos, a key of `memrl_eqx.TORSOS`. Default
+      `"gru"`.
+    - `features`: the width of the embedding, the torsos and the heads' inputs.
+      Default 64.
+    - `key`: a PRNG key, split between the actor and the critic (keyword only).
+
+    **Returns:** `(actor, critic)`, two [`memrl_eqx.nn.Network`][]s. Over a
+    sequence of `time` steps the actor returns a distrax distribution of batch
+    shape `(time,)` and the critic values of shape `(time,)`.
+
+    **Raises:** `ValueError` if the action space is neither discrete nor a 1-d
+    `Box`.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+    from memrl_eqx.nn import Timestep
+
+    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")  # 2 actions
+    actor, critic = memrl_eqx.actor_critic(
+        env, params, torso="gru", features=16, key=jax.random.key(0)
+    )
+    timestep = Timestep(
+        obs=jnp.zeros((5, 4)),  # 5 steps of one episode
+        prev_action=jnp.zeros(5, int),
+        prev_reward=jnp.zeros(5),
+        reset=jnp.arange(5) == 0,
+    )
+    carry, policy = actor(actor.init_carry(), timestep)
+    assert policy.logits.shape == (5, 2)
+    _, values = critic(critic.init_carry(), timestep)
+    assert values.shape == (5,)
+    ```
     """
     kind, spec = _action_space(env, env_params)
     if kind == "discrete":
@@ -219,8 +358,50 @@ def q_network(
     layer_norm: bool = False,
     key: PRNGKeyArray,
 ) -> mnn.Network:
-    """A Q-network (`heads.DiscreteQNetwork`) for DQN/R2D2 and PQN (which wants
-    `layer_norm=True`), for a discrete-action environment (see `network`)."""
+    """A Q-network for DQN/R2D2 and PQN, for a discrete-action environment (see
+    [`memrl_eqx.network`][]); its head is [`memrl_eqx.nn.heads.DiscreteQNetwork`][].
+
+    **Arguments:**
+
+    - `env`: a gymnax `Environment` with a discrete action space.
+    - `env_params`: the environment's params, for its observation and action
+      spaces.
+    - `torso`: the name of the torso, a key of `memrl_eqx.TORSOS`. Default
+      `"gru"`.
+    - `features`: the width of the embedding, the torso and the head's input.
+      Default 64.
+    - `layer_norm`: put a `LayerNorm` after the embedding (PQN wants it).
+      Default False.
+    - `key`: a PRNG key for the initial parameters (keyword only).
+
+    **Returns:** a [`memrl_eqx.nn.Network`][] whose output over `time` steps is
+    the action values, shape `(time, num_actions)`.
+
+    **Raises:** `ValueError` if the action space is continuous.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+    from memrl_eqx.nn import Timestep
+
+    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")  # 2 actions
+    q = memrl_eqx.q_network(
+        env, params, torso="gru", features=16, layer_norm=True, key=jax.random.key(0)
+    )
+    timestep = Timestep(
+        obs=jnp.zeros((5, 4)),  # 5 steps of one episode
+        prev_action=jnp.zeros(5, int),
+        prev_reward=jnp.zeros(5),
+        reset=jnp.arange(5) == 0,
+    )
+    carry, q_values = q(q.init_carry(), timestep)
+    assert q_values.shape == (5, 2)
+    greedy = q_values.argmax(-1)  # (5,)
+    ```
+    """
     kind, spec = _action_space(env, env_params)
     if kind != "discrete":
         raise ValueError(
@@ -256,6 +437,49 @@ def sac_networks(
     - Discrete: the actor's head is `heads.Categorical`; the critic's is a
       `TwinDiscreteQNetwork` (Q for every action, two critics) with one hidden
       layer of width `features` per critic, so the twins share only the torso.
+
+    **Arguments:**
+
+    - `env`: a gymnax `Environment` with a discrete or 1-d `Box` action space.
+    - `env_params`: the environment's params, for its observation and action
+      spaces (and the box's bounds).
+    - `torso`: the name of both torsos, a key of `memrl_eqx.TORSOS`. Default
+      `"gru"`.
+    - `features`: the width of the embedding, the torsos, the heads' inputs and
+      the critics' hidden layers. Default 64.
+    - `key`: a PRNG key, split between the actor and the critic (keyword only).
+
+    **Returns:** `(actor, critic)`, two [`memrl_eqx.nn.Network`][]s. For
+    continuous actions the critic is called with the actions,
+    `critic(carry, timestep, actions)`.
+
+    **Raises:** `ValueError` if the action space is neither discrete nor a 1-d
+    `Box`.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+    from memrl_eqx.nn import Timestep
+
+    env, params = memrl_eqx.envs.make("gymnax::Pendulum-v1")  # obs (3,), action (1,)
+    actor, critic = memrl_eqx.sac_networks(
+        env, params, torso="gru", features=16, key=jax.random.key(0)
+    )
+    timestep = Timestep(
+        obs=jnp.zeros((5, 3)),  # 5 steps of one episode
+        prev_action=jnp.zeros((5, 1)),
+        prev_reward=jnp.zeros(5),
+        reset=jnp.arange(5) == 0,
+    )
+    _, policy = actor(actor.init_carry(), timestep)
+    actions = policy.sample(seed=jax.random.key(1))
+    assert actions.shape == (5, 1)  # within the torque bounds [-2, 2]
+    _, q = critic(critic.init_carry(), timestep, actions)
+    assert q.shape == (5, 2)  # the twin critics' Q(s, a)
+    ```
     """
 
     kind, spec = _action_space(env, env_params)

@@ -62,6 +62,37 @@ def save_checkpoint(
 
     The file is written beside `path`, flushed to disk and then renamed over
     it, so an interruption never leaves a half-written checkpoint at `path`.
+
+    **Arguments:**
+
+    - `path`: the file to write (a `str` or path-like); an existing file is
+      replaced. Its directory must exist.
+    - `tree`: any PyTree; its array leaves are saved (PRNG keys as their key
+      data), its other leaves and its structure are not: they come from the
+      `like` given to [`memrl_eqx.load_checkpoint`][].
+    - `metadata`: a JSON-serialisable mapping stored in the header, e.g. the
+      configuration of the run (keyword only). Default: empty.
+
+    **Example:**
+
+    ```python
+    import os
+    import tempfile
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+
+    model = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "model.ckpt")
+        memrl_eqx.save_checkpoint(path, model, metadata={"features": 2})
+        fresh = eqx.nn.Linear(3, 2, key=jax.random.key(1))  # the structure
+        restored = memrl_eqx.load_checkpoint(path, fresh)
+        assert memrl_eqx.read_checkpoint_metadata(path) == {"features": 2}
+    assert jnp.array_equal(restored.weight, model.weight)
+    ```
     """
     path = os.fspath(path)
     buffer = io.BytesIO()
@@ -111,7 +142,13 @@ def _read(path: str) -> tuple[dict, bytes]:
 
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The `metadata` a checkpoint was saved with (after checking the file is
-    whole: a missing, truncated or corrupt file raises, naming `path`)."""
+    whole: a missing, truncated or corrupt file raises, naming `path`).
+
+    **Arguments:** `path`, the checkpoint file written by
+    [`memrl_eqx.save_checkpoint`][].
+
+    **Returns:** the metadata, a `dict` (empty if none was given).
+    """
     header, _ = _read(os.fspath(path))
     return header["metadata"]
 
@@ -120,9 +157,37 @@ def load_checkpoint(path: str | os.PathLike, like: T) -> T:
     """Read a checkpoint written by `save_checkpoint` into the structure of `like`
     (a tree of the same structure, shapes and dtypes, e.g. a fresh `init` state).
 
-    Raises `FileNotFoundError` for a missing file and `ValueError`, naming the
-    file, for a truncated or corrupt one, or one that holds a tree of another
+    **Arguments:**
+
+    - `path`: the checkpoint file (a `str` or path-like).
+    - `like`: a PyTree of the saved tree's structure, array shapes and dtypes;
+      its array leaves are replaced by the saved ones, its other leaves (and
+      static fields) are kept. Its values do not matter.
+
+    **Returns:** a tree like `like` holding the saved arrays.
+
+    **Raises:** `FileNotFoundError` for a missing file and `ValueError`, naming
+    the file, for a truncated or corrupt one, or one that holds a tree of another
     structure (naming the first array that differs).
+
+    **Example:**
+
+    ```python
+    import os
+    import tempfile
+
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+
+    state = {"params": jnp.arange(3.0), "step": jnp.array(7), "key": jax.random.key(0)}
+    like = {"params": jnp.zeros(3), "step": jnp.array(0), "key": jax.random.key(1)}
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "state.ckpt")
+        memrl_eqx.save_checkpoint(path, state)
+        restored = memrl_eqx.load_checkpoint(path, like)
+    assert restored["step"] == 7 and restored["params"].shape == (3,)
+    ```
     """
     path = os.fspath(path)
     header, payload = _read(path)

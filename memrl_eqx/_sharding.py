@@ -75,13 +75,34 @@ def shard(
     axis `axis`, or if the number of environments is not divisible by that
     axis's size.
 
-    !!! example
+    **Example:** for an algorithm on 4 devices, `state =
+    memrl_eqx.shard(algo.init(key), jax.make_mesh((4,), ("envs",)))` places 8
+    of 32 environments on each device, and `algo.train(state, num_steps)` is the
+    same code as before. A custom state, on the devices there are (one will do):
 
-        ```python
-        mesh = jax.make_mesh((4,), ("envs",))
-        state = memrl_eqx.shard(algo.init(key), mesh)  # 32 envs: 8 per device
-        state, metrics = algo.train(state, 1_000_000)  # the same code as before
-        ```
+    ```python
+    from typing import ClassVar
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import memrl_eqx
+    from jax.sharding import PartitionSpec as P
+
+
+    class State(eqx.Module):
+        env_batched_fields: ClassVar[tuple[str, ...]] = ("obs",)
+        obs: jax.Array  # (num_envs, 3): one row per environment
+        params: jax.Array  # replicated
+
+
+    devices = len(jax.devices())
+    mesh = jax.make_mesh((devices,), ("envs",))
+    state = State(obs=jnp.zeros((4 * devices, 3)), params=jnp.ones(5))
+    state = memrl_eqx.shard(state, mesh)
+    assert state.obs.sharding.spec == P("envs")  # 4 environments per device
+    assert state.params.sharding.spec == P()
+    ```
 
     On several hosts, call `jax.distributed.initialize()` first and build the
     mesh from `jax.devices()` (every process's devices); every process runs the

@@ -150,8 +150,10 @@ def _examples() -> list[tuple[str, str]]:
     found = []
     for name, obj in public():
         doc = inspect.cleandoc(_own_doc(obj))
-        blocks = re.findall(r"^```python\n(.*?)^```", doc, flags=re.S | re.M)
-        found += [(f"{name}[{i}]", textwrap.dedent(b)) for i, b in enumerate(blocks)]
+        blocks = re.findall(r"^([ \t]*)```python\n(.*?)^\1```", doc, flags=re.S | re.M)
+        found += [
+            (f"{name}[{i}]", textwrap.dedent(b)) for i, (_, b) in enumerate(blocks)
+        ]
     return found
 
 
@@ -171,7 +173,7 @@ def test_the_check_sees_a_missing_docstring():
     assert not _own_doc(Undocumented)
     assert [name for name, _ in _members(Undocumented)] == ["method"]
     assert not _inherited_doc(Undocumented, "method", Undocumented.method)
-    assert memrl_eqx.nn.GRUCell.__doc__ == _own_doc(memrl_eqx.nn.GRUCell)
+    assert memrl_eqx.nn.GRUCell.__doc__.strip() == _own_doc(memrl_eqx.nn.GRUCell)
 
     def f(x, *args, width=1, **kwargs):
         """Doubles `x`."""

@@ -152,8 +152,21 @@ class DQNConfig(eqx.Module):
 class DQNState(eqx.Module):
     """The whole training state of `DQN`, a PyTree (vmappable, checkpointable).
 
-    `acting` holds one entry per environment; `replay` the stored transitions,
-    each with the online network's carry before its step.
+    - `q_network`: the online [`memrl_eqx.nn.Network`][], the one trained and
+      acted with (ε-greedily).
+    - `target_network`: the slowly moving copy of `q_network` that values the
+      bootstrap action (and picks it, without `double`); it moves every
+      `target_update_period` updates (see
+      [`memrl_eqx.algorithms.polyak_update`][]).
+    - `opt_state`: the optimiser's state for `q_network`'s parameters.
+    - `acting`: one entry per environment: its state, the next input and the
+      online network's carry.
+    - `replay`: the [`memrl_eqx.buffers.ReplayState`][] of the stored
+      transitions, each with the online network's carry before its step.
+    - `key`: the PRNG key of the next collection and update.
+    - `step`: environment steps so far, over all environments (warmup
+      included), an int32 scalar; ε is scheduled on it.
+    - `update`: training updates so far (warmup excluded), an int32 scalar.
     """
 
     q_network: Network

@@ -34,6 +34,24 @@ def evaluate_policy(
 
     Stops when every episode has ended (a `lax.while_loop`). Returns per-episode
     `"return"` and `"length"`, each of shape `(num_episodes,)`.
+
+    **Arguments:**
+
+    - `env`, `env_params`: a gymnax environment that auto-resets (e.g. from
+      [`memrl_eqx.envs.make`][]) and its params.
+    - `act`: `act(carry, timestep, key) -> (carry, action)` for one environment
+      and one step: the leaves of the [`memrl_eqx.nn.Timestep`][] have no batch
+      or time axis. It is vmapped over the episodes.
+    - `init_carry`: the carry every episode starts with (e.g. a network's
+      `init_carry()`; `()` for a memoryless policy).
+    - `key`: a PRNG key for the resets, the environments and `act`.
+    - `num_episodes`: how many episodes (and environments) to run, a positive
+      Python `int`.
+    - `action_dtype`: the dtype of the previous action in the first timestep;
+      by default int32 for a discrete action space and float32 otherwise.
+
+    **Returns:** `{"return": ..., "length": ...}`; an episode's return is the
+    sum of its rewards up to and including its last step.
     """
     if not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(

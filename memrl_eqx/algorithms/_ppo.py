@@ -123,6 +123,11 @@ class PPOState(eqx.Module):
     """The whole training state of `PPO`: a PyTree, so it can be vmapped over
     seeds, checkpointed with `eqx.tree_serialise_leaves`, and resumed exactly.
 
+    `actor` and `critic` are the current [`memrl_eqx.nn.Network`][]s,
+    `opt_state` the optimiser's state for both, `key` the PRNG key of the next
+    rollout and update, and `step` the environment steps so far over all
+    environments (an int32 scalar, `num_envs * num_steps` per update).
+
     Leaves with a leading `num_envs` axis: `env_state`, `timestep` (the next
     input, one step per environment), `actor_carry`, `critic_carry`.
 

@@ -113,6 +113,11 @@ class PQNState(eqx.Module):
     """The whole training state of `PQN`: a PyTree, so it can be vmapped over
     seeds, checkpointed with `eqx.tree_serialise_leaves`, and resumed exactly.
 
+    `q_network` is the current [`memrl_eqx.nn.Network`][] (there is no target
+    network), `opt_state` the optimiser's state for it, `key` the PRNG key of
+    the next rollout and update, and `step` the environment steps so far over
+    all environments (an int32 scalar); ε is scheduled on it.
+
     Leaves with a leading `num_envs` axis: `env_state`, `timestep` (the next
     input, one step per environment) and `carry` (the Q-network's).
     """

@@ -35,7 +35,41 @@ def gae(
     the episode was truncated at `t`. Only `terminated` zeroes the bootstrap;
     `done` stops the advantage from flowing across an episode boundary.
 
-    **Returns:** `(advantages, returns)` with `returns = advantages + values`.
+    **Arguments:** one trajectory; every array has shape `(time,)`.
+
+    - `rewards`: $r_t$, the reward of step `t`.
+    - `values`: $V_t$, the critic's value of the observation step `t` acted on.
+    - `next_values`: $V'_t$, the value of the observation after step `t` in the
+      same episode (above).
+    - `terminated`: True where the episode ended at step `t` (no bootstrap).
+    - `done`: `terminated | truncated`, True where step `t` is an episode's last.
+    - `gamma`: the discount $\\gamma$, a float or a JAX scalar.
+    - `gae_lambda`: $\\lambda$ in [0, 1], a float or a JAX scalar (0: one-step TD
+      errors, 1: Monte-Carlo advantages).
+
+    **Returns:** `(advantages, returns)`, each `(time,)`, with
+    `returns = advantages + values`.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from memrl_eqx.algorithms import gae
+
+    rewards, values = jnp.ones(4), jnp.zeros(4)
+    terminated = jnp.array([False, True, False, False])  # episode 1 ends at t=1
+    advantages, returns = gae(
+        rewards,
+        values,
+        next_values=jnp.zeros(4),
+        terminated=terminated,
+        done=terminated,
+        gamma=0.9,
+        gae_lambda=1.0,
+    )
+    assert advantages.shape == returns.shape == (4,)
+    assert jnp.allclose(advantages, jnp.array([1.9, 1.0, 1.9, 1.0]))
+    ```
     """
     deltas = rewards + gamma * jnp.where(terminated, 0.0, next_values) - values
     discounts = gamma * gae_lambda * jnp.where(done, 0.0, 1.0)
@@ -72,6 +106,33 @@ def lambda_returns(
     These are `gae`'s returns when each step's value is the previous step's
     next value, $V_t = V'_{t-1}$ (any $V_0$: it cancels), so one recursion serves
     both.
+
+    **Arguments:** one trajectory; every array has shape `(time,)`.
+
+    - `rewards`: $r_t$, the reward of step `t`.
+    - `next_values`: $V'_t$, the value of the observation after step `t` in the
+      same episode (above).
+    - `terminated`: True where the episode ended at step `t` (no bootstrap).
+    - `done`: `terminated | truncated`, True where step `t` is an episode's last.
+    - `gamma`: the discount $\\gamma$, a float or a JAX scalar.
+    - `lambda_`: $\\lambda$ in [0, 1], a float or a JAX scalar.
+
+    **Returns:** the λ-returns $G^\\lambda_t$, shape `(time,)`.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from memrl_eqx.algorithms import lambda_returns
+
+    rewards, never = jnp.ones(3), jnp.zeros(3, bool)
+    # λ = 1 with zero values: the discounted sums of the rewards.
+    returns = lambda_returns(rewards, jnp.zeros(3), never, never, 0.9, 1.0)
+    assert jnp.allclose(returns, jnp.array([2.71, 1.9, 1.0]))
+    # λ = 0: one-step TD targets r + γ V'.
+    td = lambda_returns(rewards, jnp.full(3, 2.0), never, never, 0.9, 0.0)
+    assert jnp.allclose(td, 2.8)
+    ```
     """
     values = jnp.concatenate([jnp.zeros_like(next_values[:1]), next_values[:-1]])
     _, returns = gae(rewards, values, next_values, terminated, done, gamma, lambda_)
@@ -104,7 +165,17 @@ def n_step_targets(
     Steps whose `n` steps run past the end of the sequence are not valid either,
     so a sequence of `L + n` steps gives `L` valid targets.
 
-    **Returns:** `(targets, valid)`.
+    **Arguments:** one sequence; every array has shape `(time,)`.
+
+    - `rewards`: $r_t$, the reward of step `t`.
+    - `values`: the bootstrap values (above).
+    - `terminated`: True where the episode ended at step `t`.
+    - `truncated`: True where a time limit cut the episode after step `t`.
+    - `gamma`: the discount $\\gamma$, a float or a JAX scalar.
+    - `n`: the number of steps summed, a positive Python `int`.
+
+    **Returns:** `(targets, valid)`, each `(time,)`; `targets` is 0 where
+    `valid` is False.
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n_step_targets: `n` must be a positive integer; got {n!r}.")
@@ -140,13 +211,23 @@ def n_step_targets(
 def value_rescale(x: Array, epsilon: Scalar = 1e-3) -> Array:
     """R2D2's $h(x) = \\mathrm{sign}(x)(\\sqrt{|x| + 1} - 1) + \\epsilon x$
     (Kapturowski et al. 2019; Pohlen et al. 2018), which compresses large
-    returns; the Q-network then learns $h$ of the return."""
+    returns; the Q-network then learns $h$ of the return.
+
+    **Arguments:** `x`, an array of any shape (applied elementwise); `epsilon`,
+    the slope $\\epsilon$ of the linear term (default `1e-3`), which keeps $h$
+    invertible. **Returns:** $h(x)$, of the shape of `x`.
+    """
     return jnp.sign(x) * (jnp.sqrt(jnp.abs(x) + 1) - 1) + epsilon * x
 
 
 def inverse_value_rescale(x: Array, epsilon: Scalar = 1e-3) -> Array:
     """The exact inverse of `value_rescale`:
     $h^{-1}(x) = \\mathrm{sign}(x)\\Big(\\big(\\frac{\\sqrt{1 + 4\\epsilon(|x| + 1 +
-    \\epsilon)} - 1}{2\\epsilon}\\big)^2 - 1\\Big)$."""
+    \\epsilon)} - 1}{2\\epsilon}\\big)^2 - 1\\Big)$.
+
+    **Arguments:** `x`, an array of any shape (applied elementwise); `epsilon`,
+    the same $\\epsilon$ as `value_rescale`'s (default `1e-3`). **Returns:**
+    $h^{-1}(x)$, of the shape of `x`.
+    """
     root = (jnp.sqrt(1 + 4 * epsilon * (jnp.abs(x) + 1 + epsilon)) - 1) / (2 * epsilon)
     return jnp.sign(x) * (root**2 - 1)

@@ -130,6 +130,7 @@ class SACState(eqx.Module):
       `(actor_carry, critic_carry)` before each step;
     - `acting`: environment states, next inputs and both carries, one per
       environment;
+    - `key`: the PRNG key of the next collection and update;
     - `step`: environment steps so far (warm-up included); `update`: training
       updates so far.
     """

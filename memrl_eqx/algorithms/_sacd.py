@@ -23,8 +23,29 @@ from ._sac import _check_config, _Terms, AbstractSoftActorCritic, ScalarLike
 
 class SACDConfig(eqx.Module):
     """Hyperparameters of `SACD`; every field has a default, so `SACDConfig()`
-    works. The fields are `SACConfig`'s (see there), with one default changed:
+    works. The fields are `SACConfig`'s; only `target_entropy_scale` differs, in
+    its default and in what it scales.
 
+    Integers fix array shapes and are static; the floats may be JAX scalars, so
+    that a sweep over them is one `eqx.filter_vmap`.
+
+    - `num_envs` (8): parallel environments; `rollout_length` (1): steps per
+      environment between updates, so an update collects
+      `num_envs * rollout_length` steps; `gradient_steps` (1): gradient steps per
+      update.
+    - `buffer_capacity` (12_500): replay slots per environment; `batch_size`
+      (256): sequences per gradient step.
+    - `sequence_length` (1): steps trained on per sequence (1 for a feed-forward
+      agent); `burn_in_length` (0): steps before them that only refresh the
+      stored carries (segments only). A stored window is
+      `burn_in_length + sequence_length + 1` steps.
+    - `sampling` ("segments"): windows start anywhere, from the stored carries
+      of their first step; "tape": windows start only at episode starts, from the
+      initial carries.
+    - `gamma` (0.99): discount. `tau` (0.005): Polyak rate of the target critic,
+      updated after every gradient step of every `target_update_period` (1)-th
+      update.
+    - `initial_alpha` (1.0): the initial temperature $\\alpha$.
     - `target_entropy_scale` (0.3): the target entropy is
       `target_entropy_scale * log(num_actions)`, a fraction of the uniform
       policy's. Christodoulou (2019) uses 0.98 and CleanRL's Atari runs 0.89; with

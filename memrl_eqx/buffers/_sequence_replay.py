@@ -69,6 +69,36 @@ class SequenceReplay(eqx.Module):
     `sequence_length` (all positive integers, `sequence_length <= capacity`);
     `prioritised` (False); `priority_exponent` (0.9, R2D2's α; may be a JAX
     scalar).
+
+    The replay object holds only this configuration; its contents are a
+    [`memrl_eqx.buffers.ReplayState`][], made by `init`, threaded through `add`,
+    `sample` and `set_priorities`, all pure and jittable.
+
+    **Example:** two environments, windows of 3 steps, prioritised.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.buffers import SequenceReplay
+
+    replay = SequenceReplay(
+        num_envs=2, capacity=16, sample_batch_size=4, sequence_length=3,
+        prioritised=True,
+    )
+    state = replay.init({"obs": jnp.zeros(5), "reward": jnp.zeros(())})  # one step
+    steps = {  # 6 steps of each environment: leaves (num_envs, steps, ...)
+        "obs": jnp.ones((2, 6, 5)),
+        "reward": jnp.arange(12.0).reshape(2, 6),
+    }
+    state = replay.add(state, steps)
+    assert replay.can_sample(state)
+    batch = replay.sample(state, jax.random.key(0), importance_exponent=0.6)
+    assert batch.data["obs"].shape == (4, 3, 5)  # (batch, sequence_length, ...)
+    assert (jnp.diff(batch.data["reward"], axis=1) == 1).all()  # consecutive steps
+    # After the learner's update: new priorities for the windows it saw.
+    state = replay.set_priorities(state, batch.rows, batch.starts, jnp.full(4, 2.0))
+    assert state.max_priority == 2.0
+    ```
     """
 
     num_envs: int = eqx.field(static=True)

@@ -157,7 +157,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `memrl-eqx` and `python -m memrl_eqx`."""
+    """Entry point of `memrl-eqx` and `python -m memrl_eqx`.
+
+    The commands are `train` (a new run, or `--resume` one), `evaluate` (a run's
+    checkpointed policy), `plot` (learning curves of runs) and `envs` (list the
+    environment ids); `memrl-eqx COMMAND --help` lists each one's options.
+
+    **Arguments:** `argv`, the command line without the program's name, e.g.
+    `["envs", "popgym"]`; by default `sys.argv[1:]`.
+
+    **Returns:** the exit status, 0 on success. A bad command line, or a run
+    that cannot be started, resumed or read, exits with status 2 and a message
+    (through `argparse`, raising `SystemExit`).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -37,17 +37,27 @@ class ClipAction(AbstractActionWrapper):
     action space stays the wrapped `Box` (the range of distinct actions, so
     sampling from it still works).
 
+    **Arguments:**
+
+    - `env`: the environment to wrap, with a `Box` action space.
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::Pendulum-v1")
-    env = ClipAction(env)  # a torque of 5.0 is applied as 2.0
+    import jax
+    from memrl_eqx.envs import ClipAction, make
+
+    env, params = make("gymnax::Pendulum-v1")  # torque in [-2, 2]
+    env = ClipAction(env)
+    assert env.action(5.0, params) == 2.0  # a torque of 5.0 is applied as 2.0
+    obs, state = env.reset(jax.random.key(0), params)
+    obs, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(1), state, 5.0, params
+    )
     ```
     """
 
     def __init__(self, env: Environment):
-        """**Arguments:**
-
-        - `env`: the environment to wrap, with a `Box` action space.
-        """
         super().__init__(env)
         _box_action_space(env, "ClipAction")
 
@@ -71,9 +81,23 @@ class RescaleAction(AbstractActionWrapper):
     in [`memrl_eqx.envs.ClipAction`][] outside this wrapper to clip them). The
     action space is `Box(low, high)` of the wrapped shape and dtype.
 
+    **Arguments:**
+
+    - `env`: the environment to wrap, with a `Box` action space of finite
+        bounds.
+    - `low`, `high`: the agent's action bounds (default -1.0 and 1.0), scalars
+        or arrays broadcastable to the action shape, finite, with `low < high`
+        entry by entry.
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::Pendulum-v1")  # torque in [-2, 2]
-    env = RescaleAction(env, -1.0, 1.0)  # action 0.5 applies a torque of 1.0
+    from memrl_eqx.envs import make, RescaleAction
+
+    env, params = make("gymnax::Pendulum-v1")  # torque in [-2, 2]
+    env = RescaleAction(env, -1.0, 1.0)
+    assert env.action(0.5, params) == 1.0  # action 0.5 applies a torque of 1.0
+    assert env.action_space(params).high == 1.0
     ```
     """
 
@@ -86,13 +110,6 @@ class RescaleAction(AbstractActionWrapper):
         low: float | Float[ArrayLike, "..."] = -1.0,
         high: float | Float[ArrayLike, "..."] = 1.0,
     ):
-        """**Arguments:**
-
-        - `env`: the environment to wrap, with a `Box` action space of finite
-            bounds.
-        - `low`, `high`: the agent's action bounds, scalars or arrays broadcastable
-            to the action shape, finite, with `low < high` entry by entry.
-        """
         super().__init__(env)
         space = _box_action_space(env, "RescaleAction")
         env_low, env_high = box_bounds(space)

@@ -19,7 +19,7 @@ def backend_rules() -> Iterator[None]:
 
 
 class AdapterState(eqx.Module):
-    """The state of an [`memrl_eqx.envs.AbstractAdapter`][].
+    """The state of an [`memrl_eqx.envs.adapters.AbstractAdapter`][].
 
     **Fields:**
 
@@ -103,7 +103,14 @@ class AbstractAdapter(environment.Environment[AdapterState, Any]):
 def to_gymnax_space(space: Any) -> spaces.Space:
     """Converts another suite's space to gymnax's, by what it has: `n` makes a
     `Discrete`; `low`/`high` (or navix's `minimum`/`maximum`) and `shape` a
-    `Box`; a dict of spaces a `Dict`."""
+    `Box`; a dict of spaces a `Dict`.
+
+    **Arguments:** `space`, the backend's space (a gymnax space is returned as
+    it is; a `dict` is converted value by value).
+
+    **Returns:** the gymnax `Space`. **Raises:** `TypeError` for a space with
+    neither `n` nor bounds and a shape.
+    """
     if isinstance(space, spaces.Space):
         return space
     if isinstance(space, dict):

@@ -52,11 +52,23 @@ class EpisodeStatistics(AbstractWrapper):
     Wrapped around [`memrl_eqx.envs.NormalizeReward`][] it records the normalised
     rewards: wrap it inside to record the environment's own.
 
+    **Arguments:** `env`, the gymnax environment to wrap (its `step` must
+    auto-reset, as gymnax's does).
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("popgym::RepeatPreviousEasy")
+    import jax
+    from memrl_eqx.envs import EpisodeStatistics, make
+
+    env, params = make("popgym::RepeatPreviousEasy")
     env = EpisodeStatistics(env)
-    obs, state = env.reset(key, params)
-    obs, state, reward, terminated, truncated, info = env.step(key, state, 0, params)
+    key_reset, key_step = jax.random.split(jax.random.key(0))
+    obs, state = env.reset(key_reset, params)
+    obs, state, reward, terminated, truncated, info = env.step(
+        key_step, state, 0, params
+    )
+    assert state.episode_length == 1 and not info["returned_episode"]
     ```
     """
 

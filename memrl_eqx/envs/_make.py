@@ -169,6 +169,22 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
         given), or a `popgym` task is given keyword arguments it does not take.
     - `ModuleNotFoundError` if the namespace's backend is not installed; the
         message names the extra that installs it.
+
+    **Example:**
+
+    ```python
+    import jax
+    from memrl_eqx.envs import make
+
+    env, params = make("popgym::RepeatPrevious", k=2, num_decks=1)
+    obs, state = env.reset(jax.random.key(0), params)
+    action = env.action_space(params).sample(jax.random.key(1))
+    obs, state, reward, terminated, truncated, info = env.step(
+        jax.random.key(2), state, action, params
+    )
+    assert obs.shape == env.observation_space(params).shape
+    assert info["final_observation"].shape == obs.shape
+    ```
     """
     namespace, separator, name = env_id.partition(_SEPARATOR)
     if not separator:
@@ -202,7 +218,15 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
 def list_envs(namespace: str | None = None) -> list[str]:
     """The ids `make` accepts, `"namespace::name"`, for one namespace or all.
 
-    Raises `ValueError` for an unknown namespace.
+    **Arguments:** `namespace`, e.g. `"gymnax"` or `"popgym"`; by default every
+    namespace whose backend is installed and can list its environments (`gxm`
+    cannot).
+
+    **Returns:** the ids, e.g. `"popgym::RepeatPreviousEasy"`.
+
+    **Raises:** `ValueError` for an unknown namespace, or one that cannot list
+    its environments; `ModuleNotFoundError` if the namespace's backend is not
+    installed.
     """
     if namespace is None:
         namespaces = [

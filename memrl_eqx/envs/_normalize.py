@@ -38,6 +38,7 @@ class RunningStatistics(eqx.Module):
 
     @property
     def variance(self) -> PyTree[Float[Array, "..."]]:
+        """The population variance per leaf; ones until two elements are seen."""
         enough = self.count >= 2.0
         count = jnp.maximum(self.count, 1.0)
         return jax.tree.map(
@@ -99,10 +100,26 @@ class NormalizeObservation(AbstractObservationWrapper):
     trained ones, e.g. `eqx.tree_at(lambda s: s.statistics, state, trained)`
     (observations from the next step on use them).
 
+    **Arguments:**
+
+    - `env`: the environment to wrap.
+    - `epsilon`: added to the variance before the square root; positive
+        (default `1e-8`).
+    - `update_statistics`: whether observations update the statistics
+        (keyword only; default True, `False` to evaluate with frozen ones).
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.envs import make, NormalizeObservation
+
+    env, params = make("gymnax::CartPole-v1")
     env = NormalizeObservation(env)
-    obs, state = env.reset(key, params)  # obs == 0: one observation seen
+    obs, state = env.reset(jax.random.key(0), params)
+    assert jnp.all(obs == 0)  # one observation seen: it is the mean
+    assert state.statistics.count == 1
     ```
     """
 
@@ -116,13 +133,6 @@ class NormalizeObservation(AbstractObservationWrapper):
         *,
         update_statistics: bool = True,
     ):
-        """**Arguments:**
-
-        - `env`: the environment to wrap.
-        - `epsilon`: added to the variance before the square root; positive.
-        - `update_statistics`: whether observations update the statistics
-            (`False` to evaluate with frozen ones).
-        """
         super().__init__(env)
         self.epsilon = _check(epsilon, update_statistics)
         self.update_statistics = update_statistics
@@ -217,9 +227,26 @@ class NormalizeReward(AbstractWrapper):
     **Freezing:** with `update_statistics=False` the statistics are never updated
     (move trained ones into the state with `eqx.tree_at`).
 
+    **Arguments:**
+
+    - `env`: the environment to wrap.
+    - `gamma`: the discount of the return, in `[0, 1]` (default 0.99).
+    - `epsilon`: added to the variance before the square root; positive
+        (default `1e-8`).
+    - `update_statistics`: whether rewards update the statistics (keyword
+        only; default True, `False` to evaluate with frozen ones).
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::Pendulum-v1")
+    import jax
+    from memrl_eqx.envs import EpisodeStatistics, make, NormalizeReward
+
+    env, params = make("gymnax::Pendulum-v1")
     env = NormalizeReward(EpisodeStatistics(env), gamma=0.99)
+    obs, state = env.reset(jax.random.key(0), params)
+    obs, state, reward, *_ = env.step(jax.random.key(1), state, 0.0, params)
+    assert state.statistics.count == 1  # one discounted return seen
     ```
     """
 
@@ -235,14 +262,6 @@ class NormalizeReward(AbstractWrapper):
         *,
         update_statistics: bool = True,
     ):
-        """**Arguments:**
-
-        - `env`: the environment to wrap.
-        - `gamma`: the discount of the return, in `[0, 1]`.
-        - `epsilon`: added to the variance before the square root; positive.
-        - `update_statistics`: whether rewards update the statistics (`False` to
-            evaluate with frozen ones).
-        """
         super().__init__(env)
         gamma = float(gamma)
         if not 0.0 <= gamma <= 1.0:

@@ -30,10 +30,26 @@ class MaskObservation(AbstractObservationWrapper):
     `(k,)` whose bounds are the kept entries' bounds. Both the returned
     observation and `info["final_observation"]` are masked.
 
+    **Arguments:**
+
+    - `env`: the environment to wrap, with a flat `Box` observation space of
+        shape `(n,)`.
+    - `mask`: which entries to keep: a boolean mask of length `n` (`True`
+        keeps), or a non-empty sequence of distinct indices in `[0, n)`
+        (kept in the order given). Two wrappers keeping the same entries are
+        equal whichever form built them.
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")
+    import jax
+    from memrl_eqx.envs import make, MaskObservation
+
+    env, params = make("gymnax::CartPole-v1")  # [x, x_dot, theta, theta_dot]
     env = MaskObservation(env, [True, False, True, False])  # [x, theta]
     assert env.observation_space(params).shape == (2,)
+    obs, state = env.reset(jax.random.key(0), params)
+    assert obs.shape == (2,)
     ```
     """
 
@@ -44,15 +60,6 @@ class MaskObservation(AbstractObservationWrapper):
         env: Environment,
         mask: Sequence[int] | Bool[ArrayLike, " _"] | Int[ArrayLike, " _"],
     ):
-        """**Arguments:**
-
-        - `env`: the environment to wrap, with a flat `Box` observation space of
-            shape `(n,)`.
-        - `mask`: which entries to keep: a boolean mask of length `n` (`True`
-            keeps), or a non-empty sequence of distinct indices in `[0, n)`
-            (kept in the order given). Two wrappers keeping the same entries are
-            equal whichever form built them.
-        """
         super().__init__(env)
         low, _ = flat_box(env.observation_space(env.default_params), "env")
         n = low.shape[0]
@@ -122,9 +129,25 @@ class FlickerObservation(AbstractObservationWrapper):
     `info["final_observation"]` is hidden exactly when it is. The observation
     space is the wrapped one with each `Box`'s bounds widened to contain `fill`.
 
+    **Arguments:**
+
+    - `env`: the environment to wrap.
+    - `probability`: the probability, in `[0, 1]`, that an observation is
+        hidden.
+    - `fill`: the value every entry of a hidden observation takes (default
+        0.0).
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")
-    env = FlickerObservation(env, 0.5)
+    import jax
+    from memrl_eqx.envs import FlickerObservation, make
+
+    env, params = make("gymnax::CartPole-v1")
+    env = FlickerObservation(env, 0.5)  # about half the observations are zeros
+    obs, state = env.reset(jax.random.key(0), params)  # never hidden
+    obs, state, *_ = env.step(jax.random.key(1), state, 0, params)
+    assert obs.shape == (4,)
     ```
     """
 
@@ -132,13 +155,6 @@ class FlickerObservation(AbstractObservationWrapper):
     fill: float = eqx.field(static=True)
 
     def __init__(self, env: Environment, probability: float, fill: float = 0.0):
-        """**Arguments:**
-
-        - `env`: the environment to wrap.
-        - `probability`: the probability, in `[0, 1]`, that an observation is
-            hidden.
-        - `fill`: the value every entry of a hidden observation takes.
-        """
         super().__init__(env)
         probability = float(probability)
         if not 0.0 <= probability <= 1.0:
@@ -178,17 +194,29 @@ class FlattenObservation(AbstractObservationWrapper):
     of shape `(n,)` whose bounds are the leaves' spaces' bounds in the same order
     (a `Discrete(m)` leaf is one entry in `[0, m - 1]`).
 
+    **Arguments:**
+
+    - `env`: the environment to wrap, whose observation space is made of
+        `Box`, `Discrete`, `Dict` and `Tuple` spaces.
+
+    **Example:** `{"image": (5, 5), "pos": (2,)}` observations become vectors
+    of 27 entries; MinAtar's `(10, 10, 4)` images become 400 entries:
+
     ```python
-    env = FlattenObservation(env)  # e.g. {"image": (5, 5), "pos": (2,)} -> (27,)
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.envs import FlattenObservation, make
+
+    env, params = make("gymnax::Breakout-MinAtar")
+    assert env.observation_space(params).shape == (10, 10, 4)
+    env = FlattenObservation(env)
+    assert env.observation_space(params).shape == (400,)
+    obs, state = env.reset(jax.random.key(0), params)
+    assert obs.shape == (400,) and obs.dtype == jnp.float32
     ```
     """
 
     def __init__(self, env: Environment):
-        """**Arguments:**
-
-        - `env`: the environment to wrap, whose observation space is made of
-            `Box`, `Discrete`, `Dict` and `Tuple` spaces.
-        """
         super().__init__(env)
         flat_bounds(env.observation_space(env.default_params))
 
@@ -242,19 +270,27 @@ class ObservePreviousActionReward(AbstractObservationWrapper):
     bounded by `[0, 1]` (one-hot), the action `Box`'s bounds, and `(-inf, inf)`
     for the reward.
 
+    **Arguments:**
+
+    - `env`: the environment to wrap, with a flat `Box` observation space and a
+        `Discrete` or `Box` action space.
+
+    **Example:**
+
     ```python
-    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")
+    import jax
+    from memrl_eqx.envs import make, ObservePreviousActionReward
+
+    env, params = make("gymnax::CartPole-v1")  # 4 entries, 2 actions
     env = ObservePreviousActionReward(env)
     assert env.observation_space(params).shape == (4 + 2 + 1,)
+    obs, state = env.reset(jax.random.key(0), params)
+    obs, state, reward, *_ = env.step(jax.random.key(1), state, 1, params)
+    assert (obs[4:] == jax.numpy.array([0.0, 1.0, reward])).all()
     ```
     """
 
     def __init__(self, env: Environment):
-        """**Arguments:**
-
-        - `env`: the environment to wrap, with a flat `Box` observation space and a
-            `Discrete` or `Box` action space.
-        """
         super().__init__(env)
         flat_box(env.observation_space(env.default_params), "env")
         self._action_bounds(env.default_params)

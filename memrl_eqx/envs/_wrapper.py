@@ -30,23 +30,30 @@ class AbstractWrapper(eqx.Module, Environment):
     needs randomness derives it from the step key with `jax.random.fold_in`, so the
     wrapped environment's trajectory is the same with or without the wrapper.
 
+    **Arguments:**
+
+    - `env`: the gymnax environment to wrap; its `step` must auto-reset, as
+        gymnax's `Environment.step` does.
+
+    **Example:**
+
     ```python
+    from memrl_eqx.envs import AbstractWrapper, make
+
+
     class Identity(AbstractWrapper):
         pass
 
-    env, params = memrl_eqx.envs.make("gymnax::CartPole-v1")
+
+    env, params = make("gymnax::CartPole-v1")
     assert Identity(env) == Identity(env)
+    assert Identity(env).num_actions == env.num_actions
     ```
     """
 
     env: Environment
 
     def __init__(self, env: Environment):
-        """**Arguments:**
-
-        - `env`: the gymnax environment to wrap; its `step` must auto-reset, as
-            gymnax's `Environment.step` does.
-        """
         if not isinstance(env, Environment):
             raise ValueError(
                 f"env must be a gymnax Environment, got {type(env).__name__}."
@@ -63,6 +70,7 @@ class AbstractWrapper(eqx.Module, Environment):
 
     @property
     def default_params(self) -> Any:
+        """The wrapped environment's default parameters."""
         return self.env.default_params
 
     @property
@@ -111,6 +119,34 @@ class AbstractObservationWrapper(AbstractWrapper):
     also overrides `init_state`, `update_state` and `inner_state`. Its state is
     then a module with a field `env_state` holding the wrapped environment's
     state; a stateless wrapper's state is the wrapped environment's state itself.
+
+    **Arguments:** `env`, the gymnax environment to wrap (see
+    [`memrl_eqx.envs.AbstractWrapper`][]); a subclass may take more.
+
+    **Example:** a wrapper that scales observations.
+
+    ```python
+    import equinox as eqx
+    import jax
+    from memrl_eqx.envs import AbstractObservationWrapper, make
+
+
+    class Scale(AbstractObservationWrapper):
+        factor: float = eqx.field(static=True)
+
+        def __init__(self, env, factor):
+            super().__init__(env)
+            self.factor = factor
+
+        def observation(self, key, obs, state, first):
+            return obs * self.factor
+
+
+    env, params = make("gymnax::CartPole-v1")
+    obs, state = env.reset(jax.random.key(0), params)
+    scaled, _ = Scale(env, 10.0).reset(jax.random.key(0), params)
+    assert jax.numpy.allclose(scaled, 10.0 * obs)
+    ```
     """
 
     @abc.abstractmethod
@@ -194,7 +230,11 @@ class AbstractObservationWrapper(AbstractWrapper):
 class AbstractActionWrapper(AbstractWrapper):
     """The base of every wrapper that changes actions: a subclass implements
     `action`, which maps the agent's action to the wrapped environment's, and, if
-    the space the agent acts in changes, `action_space`."""
+    the space the agent acts in changes, `action_space`.
+
+    **Arguments:** `env`, the gymnax environment to wrap (see
+    [`memrl_eqx.envs.AbstractWrapper`][]); a subclass may take more.
+    """
 
     @abc.abstractmethod
     def action(self, action: Any, params: Any) -> Any:

@@ -21,9 +21,11 @@ class Logger(Protocol):
     object with these two methods works wherever a `Logger` is expected.
     """
 
-    def log(self, metrics: Mapping[str, Any], step: int) -> None: ...
+    def log(self, metrics: Mapping[str, Any], step: int) -> None:
+        """Records `metrics` (a mapping of names to scalars or arrays) at `step`."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Flushes and releases whatever the logger holds."""
 
 
 class AbstractLogger(abc.ABC):

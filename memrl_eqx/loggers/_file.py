@@ -40,6 +40,32 @@ class FileLogger(AbstractLogger):
 
     **Raises:** `ValueError` for another suffix; `OSError` naming the path if the
     file cannot be written (e.g. its folder does not exist).
+
+    **Example:**
+
+    ```python
+    import json
+    import os
+    import tempfile
+
+    import jax.numpy as jnp
+    from memrl_eqx.loggers import FileLogger
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "metrics.jsonl")
+        with FileLogger(path) as logger:
+            logger.log({"return": jnp.array([1.0, 3.0]), "loss": 0.5}, step=1024)
+            logger.log({"return": float("nan"), "loss": 0.25}, step=2048)
+        with open(path) as f:
+            rows = [json.loads(line) for line in f]
+        # Resume from a checkpoint taken at step 1024: later rows are dropped.
+        FileLogger(path, resume_step=1024).close()
+        with open(path) as f:
+            kept = f.read().splitlines()
+    assert rows[0] == {"step": 1024, "return": 2.0, "loss": 0.5}  # the mean
+    assert rows[1] == {"step": 2048, "return": None, "loss": 0.25}
+    assert len(kept) == 1
+    ```
     """
 
     path: str

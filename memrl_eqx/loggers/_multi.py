@@ -22,9 +22,20 @@ class MultiLogger(AbstractLogger):
     it. `close()` closes every logger, even when one of them raises, and then
     re-raises the first error.
 
+    **Example:**
+
     ```python
-    with MultiLogger([ConsoleLogger(), FileLogger("run/metrics.jsonl")]) as logger:
-        logger.log({"return": 0.5}, step=1024)
+    import os
+    import tempfile
+
+    from memrl_eqx.loggers import ConsoleLogger, FileLogger, MultiLogger
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "metrics.csv")
+        with MultiLogger([ConsoleLogger(), FileLogger(path)]) as logger:
+            logger.log({"return": 0.5}, step=1024)  # prints and writes a row
+        with open(path) as f:
+            assert f.read().splitlines() == ["step,return", "1024,0.5"]
     ```
     """
 

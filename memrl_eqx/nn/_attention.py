@@ -16,7 +16,12 @@ from ._sequence_model import AbstractSequenceModel
 
 class AttentionCarry(NamedTuple):
     """The key/value cache of a `SelfAttention`: its last `context_length` steps,
-    oldest first. `init_carry()` is all zeros (every slot invalid)."""
+    oldest first. `init_carry()` is all zeros (every slot invalid).
+
+    **Fields:** `keys` and `values`, each `(context_length, num_heads,
+    head_dim)`; `valid` and `positions`, each `(context_length,)` (see each
+    field).
+    """
 
     keys: Float[Array, "context_length num_heads head_dim"]
     """Keys as projected, *before* any positional embedding (which is applied at
@@ -109,20 +114,20 @@ class SelfAttention(AbstractSequenceModel):
     `ALiBi(num_heads)`, default none); `key`. Projections are LeCun normal with
     zero biases (as the Flax original).
 
-    !!! example
+    **Example:**
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import RoPE, SelfAttention
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import RoPE, SelfAttention
 
-        attention = SelfAttention(
-            in_features=8, features=32, num_heads=4, context_length=16,
-            positional_embedding=RoPE(), key=jax.random.key(0),
-        )
-        xs, resets = jnp.ones((5, 8)), jnp.zeros(5, bool)
-        carry, ys = attention(attention.init_carry(), xs, resets)
-        assert ys.shape == (5, 32) and carry.keys.shape == (16, 4, 8)
-        ```
+    attention = SelfAttention(
+        in_features=8, features=32, num_heads=4, context_length=16,
+        positional_embedding=RoPE(), key=jax.random.key(0),
+    )
+    xs, resets = jnp.ones((5, 8)), jnp.zeros(5, bool)
+    carry, ys = attention(attention.init_carry(), xs, resets)
+    assert ys.shape == (5, 32) and carry.keys.shape == (16, 4, 8)
+    ```
     """
 
     weight_q: Float[Array, "inner in_features"]

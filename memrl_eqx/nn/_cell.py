@@ -22,6 +22,46 @@ class AbstractCell(eqx.Module):
 
     `cell(carry, x)` is `recurrence(carry, input_projection(x))`. Cells are
     unbatched: `x` has shape `(in_features,)`.
+
+    A subclass declares the field `in_features` and implements `init_carry`,
+    `input_projection` and `recurrence`; [`memrl_eqx.nn.RNN`][] runs it over
+    sequences, with resets and batching.
+
+    **Example:** an exponential moving average of a linear map of the inputs,
+    $h_t = d\\,h_{t-1} + (1 - d)\\,W x_t$.
+
+    ```python
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import AbstractCell, RNN
+
+
+    class EMACell(AbstractCell):
+        weight: jax.Array
+        decay: float = eqx.field(static=True)
+        in_features: int = eqx.field(static=True)
+
+        def __init__(self, in_features, features, decay, *, key):
+            self.weight = jax.random.normal(key, (features, in_features))
+            self.decay = decay
+            self.in_features = in_features
+
+        def init_carry(self):
+            return jnp.zeros(self.weight.shape[0])
+
+        def input_projection(self, x):
+            return self.weight @ x  # computed for every step at once by `RNN`
+
+        def recurrence(self, carry, u):
+            h = self.decay * carry + (1 - self.decay) * u
+            return h, h
+
+
+    rnn = RNN(EMACell(4, 8, decay=0.9, key=jax.random.key(0)))
+    carry, ys = rnn(rnn.init_carry(), jnp.ones((5, 4)), jnp.zeros(5, bool))
+    assert ys.shape == (5, 8)
+    ```
     """
 
     in_features: AbstractVar[int]

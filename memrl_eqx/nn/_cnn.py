@@ -65,17 +65,18 @@ class CNN(eqx.Module):
 
     Convolutions use `eqx.nn.Conv2d`'s initialisation, the final `Linear` is
     orthogonal with scale $\\sqrt 2$.
-    !!! example
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import CNN, FeatureExtractor
+    **Example:**
 
-        cnn = CNN(image_shape=(10, 10, 4), features=64, key=jax.random.key(0))
-        obs = jnp.zeros((10, 10, 4), bool)  # one MinAtar observation
-        assert cnn(obs).shape == (cnn.out_features,) == (64,)
-        extractor = FeatureExtractor(observation_extractor=cnn)
-        ```
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import CNN, FeatureExtractor
+
+    cnn = CNN(image_shape=(10, 10, 4), features=64, key=jax.random.key(0))
+    obs = jnp.zeros((10, 10, 4), bool)  # one MinAtar observation
+    assert cnn(obs).shape == (cnn.out_features,) == (64,)
+    extractor = FeatureExtractor(observation_extractor=cnn)
+    ```
     """
 
     layers: tuple[eqx.nn.Conv2d, ...]

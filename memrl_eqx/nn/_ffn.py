@@ -16,6 +16,11 @@ class FFN(eqx.Module):
 
     A per-step module: inside `Stack`, `Residual` or `PreNorm` it is applied at
     every step.
+
+    **Arguments** (keyword only): `features`, the width of the inputs and
+    outputs; `expansion_factor` (default 4), the hidden width is
+    `expansion_factor * features`; `activation` (default `jax.nn.gelu`); `key`.
+    Both layers are orthogonal with scale 1 and zero bias.
     """
 
     up: Linear

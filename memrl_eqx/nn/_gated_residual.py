@@ -66,6 +66,7 @@ class GatedResidual(AbstractSequenceModel):
 
     @property
     def in_features(self) -> int:
+        """The width of the inputs and outputs."""
         return self.weight_rx.shape[1]
 
     def init_carry(self) -> Carry:

@@ -16,6 +16,12 @@ class GLU(eqx.Module):
     """`down(activation(gate) * value)` with `(gate, value) = up(x)`, on one step:
     `(features,) -> (features,)`. The hidden width is
     `ceil(expansion_factor * features)` (xLSTM's sLSTM block uses 4/3).
+
+    **Arguments** (keyword only): `features`, the width of the inputs and
+    outputs; `expansion_factor` (default 4.0, positive), the hidden width over
+    `features`; `activation`, applied to the gate (default `jax.nn.gelu`:
+    GeGLU; `jax.nn.swish` gives SwiGLU); `key`. Both layers are orthogonal with
+    scale 1 and zero bias.
     """
 
     up: Linear

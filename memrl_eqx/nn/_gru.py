@@ -19,9 +19,24 @@ class GRUCell(AbstractCell):
     $h' = (1 - z) \\odot n + z \\odot h$. The carry and the output are $h'$,
     shape `(features,)`; the carry starts at zero.
 
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import GRUCell, RNN
+
+    cell = GRUCell(in_features=4, features=8, key=jax.random.key(0))
+    carry, y = cell(cell.init_carry(), jnp.ones(4))  # one step
+    assert carry.shape == y.shape == (8,)
+
+    rnn = RNN(cell)  # over a sequence
+    carry, ys = rnn(rnn.init_carry(), jnp.ones((5, 4)), jnp.zeros(5, bool))
+    assert ys.shape == (5, 8)
+    ```
+
     **Arguments:** `in_features`, `features` (the hidden and output size), `key`
-    (keyword only). Weights are uniform in $\\pm 1/\\sqrt{\\text{features}}$.
-    """
+    (keyword only). Weights are uniform in $\\pm 1/\\sqrt{\\text{features}}$."""
 
     weight_ih: Float[Array, "gates in_features"]
     weight_hh: Float[Array, "gates features"]

@@ -34,7 +34,42 @@ def GTrXL(
     `min(context_length, memory_length)` steps of its episode; the memory holds
     the layer inputs with no gradient into them (Transformer-XL).
 
-    Returns a `Stack` (a sequence model whose carry is its parts' carries).
+    **Arguments** (keyword only):
+
+    - `in_features`: the width of the inputs;
+    - `features`: the model width, of every layer and of the outputs;
+    - `num_layers`: the number of layers (default 2);
+    - `num_heads`: attention heads per layer (default 4; must divide `features`);
+    - `context_length`: the attention window, in past steps (default 64);
+    - `memory_length`: the steps of layer inputs each layer keeps in its memory
+      (default 64);
+    - `expansion_factor`: the `FFN`'s hidden width over `features` (default 4);
+    - `key`.
+
+    **Returns:** a [`memrl_eqx.nn.Stack`][] (a sequence model whose carry is its
+    parts' carries) mapping `(time, in_features)` to `(time, features)`.
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import GTrXL
+
+    torso = GTrXL(
+        in_features=4,
+        features=16,
+        num_layers=1,
+        num_heads=2,
+        context_length=8,
+        memory_length=8,
+        key=jax.random.key(0),
+    )
+    xs, resets = jnp.ones((5, 4)), jnp.zeros(5, bool)
+    carry, ys = torso(torso.init_carry(), xs, resets)
+    assert ys.shape == (5, 16)
+    carry, ys = torso(carry, xs, resets)  # the next 5 steps attend to these
+    ```
     """
     k_in, k_layers = jr.split(key)
 

@@ -27,7 +27,13 @@ class Identity(eqx.Module):
 
 
 class OneHot(eqx.Module):
-    """Encodes a discrete value (an action) as a one-hot float vector."""
+    """Encodes a discrete value (an action) as a one-hot float vector.
+
+    **Arguments:** `num_classes`, the number of values: an integer `x` in
+    `0..num_classes - 1` becomes a float32 vector of shape `(num_classes,)` (all
+    zeros for a value outside that range). E.g. `OneHot(num_actions)` as the
+    `action_extractor` of a [`memrl_eqx.nn.FeatureExtractor`][].
+    """
 
     num_classes: int = eqx.field(static=True)
 

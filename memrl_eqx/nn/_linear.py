@@ -11,6 +11,10 @@ class Linear(eqx.Module):
     `scale`) and zero $b$, the usual initialisation for policy-gradient agents.
 
     Acts on one vector: `(in_features,) -> (out_features,)`.
+
+    **Arguments:** `in_features`, `out_features` (the sizes of $x$ and $y$);
+    `scale` (keyword, default $\\sqrt 2$, the gain of the orthogonal $W$; e.g.
+    0.01 for a policy's output layer, 1.0 for a value's); `key` (keyword only).
     """
 
     weight: Float[Array, "out_features in_features"]

@@ -33,6 +33,24 @@ class LRUCell(AbstractMemoroidCell):
     **Arguments:** `in_features`, `features` (output size), `hidden_dim` (state
     size), `r_min`, `r_max` (range of initial $|\\lambda|$, default 0 and 1),
     `max_phase` (default $2\\pi$), `key` (keyword only).
+
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import LRUCell, Memoroid
+
+    cell = LRUCell(in_features=4, features=8, hidden_dim=16, key=jax.random.key(0))
+    x = jnp.ones(4)
+    state, decay = cell.combine(cell.identity(), cell.lift(x))  # one step
+    assert state.shape == decay.shape == (16,) and state.dtype == jnp.complex64
+    assert cell.read((state, decay), x).shape == (8,)
+
+    model = Memoroid(cell)  # over a sequence
+    carry, ys = model(model.init_carry(), jnp.ones((5, 4)), jnp.zeros(5, bool))
+    assert ys.shape == (5, 8)
+    ```
     """
 
     nu_log: Float[Array, " hidden_dim"]

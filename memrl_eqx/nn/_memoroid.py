@@ -90,17 +90,34 @@ class Memoroid(AbstractSequenceModel):
       sequences, where the fold is up to 2.5x faster and its memory bounded).
       Measured in `benchmarks/RESULTS.md`.
 
-    !!! example
+    **Arguments:**
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import Memoroid, LRUCell
+    - `cell`: the monoid cell ([`memrl_eqx.nn.AbstractMemoroidCell`][]), e.g. an
+      [`memrl_eqx.nn.LRUCell`][]; the inputs are `(time, cell.in_features)`.
+    - `scan`: one of the above (default `"auto"`).
+    - `chunk_size`: the chunk length of the chunked scan and of the sequential
+      scan's rematerialisation, a positive int (default None: the power of two
+      nearest $\\sqrt{T}$).
 
-        cell = LRUCell(in_features=8, features=32, hidden_dim=16, key=jax.random.key(0))
-        model = Memoroid(cell)
-        carry, ys = model(model.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
-        assert ys.shape == (5, 32)
-        ```
+    **Example:**
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import LRUCell, Memoroid
+
+    cell = LRUCell(in_features=4, features=8, hidden_dim=16, key=jax.random.key(0))
+    model = Memoroid(cell)
+    xs = jax.random.normal(jax.random.key(1), (6, 4))
+    resets = jnp.array([True, False, False, True, False, False])  # 2 episodes
+    carry, ys = model(model.init_carry(), xs, resets)
+    assert ys.shape == (6, 8)
+
+    # In two chunks, the carry handed over: the same outputs.
+    carry, head = model(model.init_carry(), xs[:2], resets[:2])
+    _, tail = model(carry, xs[2:], resets[2:])
+    assert jnp.allclose(ys, jnp.concatenate([head, tail]), atol=1e-5)
+    ```
     """
 
     cell: AbstractMemoroidCell

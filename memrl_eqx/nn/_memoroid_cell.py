@@ -33,6 +33,55 @@ class AbstractMemoroidCell(eqx.Module):
     an episode boundary and chunked or step-by-step runs see the same windows.
     Cells without a window set `window = 1` and receive `x` of shape
     `(in_features,)`.
+
+    A subclass declares the field `in_features` and the class variable `window`
+    and implements the four methods; [`memrl_eqx.nn.Memoroid`][] runs it over
+    sequences, with resets and batching.
+
+    **Example:** the exponential moving average $h_t = d\\,h_{t-1} + (1 - d)\\,W
+    x_t$ as a monoid: an element is `(state, decay)`, a segment's contribution
+    and the factor $d^n$ it applies to what came before it.
+
+    ```python
+    from typing import ClassVar
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import AbstractMemoroidCell, Memoroid
+
+
+    class EMACell(AbstractMemoroidCell):
+        weight: jax.Array
+        decay: float = eqx.field(static=True)
+        in_features: int = eqx.field(static=True)
+        window: ClassVar[int] = 1
+
+        def __init__(self, in_features, features, decay, *, key):
+            self.weight = jax.random.normal(key, (features, in_features))
+            self.decay = decay
+            self.in_features = in_features
+
+        def identity(self):
+            return jnp.zeros(self.weight.shape[0]), jnp.ones(())
+
+        def lift(self, x):
+            return (1 - self.decay) * (self.weight @ x), jnp.full((), self.decay)
+
+        def combine(self, a, b):
+            (state_a, decay_a), (state_b, decay_b) = a, b
+            return decay_b * state_a + state_b, decay_a * decay_b
+
+        def read(self, state, x):
+            return state[0]
+
+
+    cell = EMACell(4, 8, decay=0.9, key=jax.random.key(0))
+    xs, resets = jnp.ones((6, 4)), jnp.zeros(6, bool)
+    _, ys = Memoroid(cell, scan="associative")(cell.identity(), xs, resets)
+    _, ys_fold = Memoroid(cell, scan="sequential")(cell.identity(), xs, resets)
+    assert ys.shape == (6, 8) and jnp.allclose(ys, ys_fold, atol=1e-5)
+    ```
     """
 
     in_features: AbstractVar[int]

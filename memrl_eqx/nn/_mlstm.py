@@ -158,6 +158,7 @@ class mLSTMCell(AbstractMemoroidCell):
 
     @property
     def head_dim(self) -> int:
+        """The width of each head, `hidden_dim // num_heads`."""
         return self.hidden_dim // self.num_heads
 
     def _heads(self, v: Float[Array, " hidden_dim"]) -> Float[Array, "heads dim"]:

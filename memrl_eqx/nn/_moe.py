@@ -25,7 +25,9 @@ class RouterStatistics(AbstractAuxiliaryStatistics):
     - `probabilities`: shape `(num_experts,)`, the sum of the router's softmax
       probabilities over the steps;
     - `z`: the sum over the steps of $\\operatorname{logsumexp}(\\text{logits})^2$;
-    - `count`: the number of steps.
+    - `count`: the number of steps;
+    - `balance_coefficient`, `z_loss_coefficient`: the router's weights of the
+      two losses below (static).
 
     `loss()` is
     `balance_coefficient * E * sum_e f_e P_e + z_loss_coefficient * mean(z)` with
@@ -191,19 +193,20 @@ class MoE(AbstractSequenceModel):
 
     **Arguments:** `experts` (a sequence of `router.num_experts` models), `router`
     (a `TopKRouter` whose `in_features` is the width of `xs`).
-    !!! example
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import RNN, GRUCell, MoE, TopKRouter, auxiliary_loss
+    **Example:**
 
-        keys = jax.random.split(jax.random.key(0), 5)
-        experts = [RNN(GRUCell(in_features=8, features=16, key=k)) for k in keys[:4]]
-        moe = MoE(experts, TopKRouter(in_features=8, num_experts=4, k=2, key=keys[4]))
-        carry, ys = moe(moe.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
-        assert ys.shape == (5, 16)
-        loss = auxiliary_loss(carry)  # add to the algorithm's loss
-        ```
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import RNN, GRUCell, MoE, TopKRouter, auxiliary_loss
+
+    keys = jax.random.split(jax.random.key(0), 5)
+    experts = [RNN(GRUCell(in_features=8, features=16, key=k)) for k in keys[:4]]
+    moe = MoE(experts, TopKRouter(in_features=8, num_experts=4, k=2, key=keys[4]))
+    carry, ys = moe(moe.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
+    assert ys.shape == (5, 16)
+    loss = auxiliary_loss(carry)  # add to the algorithm's loss
+    ```
     """
 
     experts: tuple[AbstractSequenceModel, ...]

@@ -230,6 +230,7 @@ class LearnablePositionalEmbedding(AbstractSequenceModel):
 
     @property
     def in_features(self) -> int:
+        """The width of the inputs and outputs."""
         return self.features
 
     def init_carry(self) -> Float[Array, ""]:

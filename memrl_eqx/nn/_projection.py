@@ -34,10 +34,12 @@ class Projection(eqx.Module):
 
     @property
     def in_features(self) -> int:
+        """The width of the inputs."""
         return self.linear.in_features
 
     @property
     def features(self) -> int:
+        """The width of the outputs."""
         return self.linear.out_features
 
     def __call__(

@@ -38,19 +38,19 @@ class Repeat(AbstractSequenceModel):
     layer. `Repeat` is the answer to the weight-tying trap of
     `Stack((attention, ffn) * num_layers)`: here no two layers share parameters.
 
-    !!! example
+    **Example:**
 
-        ```python
-        import jax.random as jr
-        from memrl_eqx.nn import FFN, GRUCell, PreNorm, Repeat, Residual, RNN
+    ```python
+    import jax.random as jr
+    from memrl_eqx.nn import FFN, GRUCell, PreNorm, Repeat, Residual, RNN
 
-        def layer(key):
-            k1, k2 = jr.split(key)
-            gru = RNN(GRUCell(in_features=16, features=16, key=k1))
-            return [Residual(PreNorm(gru)), Residual(PreNorm(FFN(features=16, key=k2)))]
+    def layer(key):
+        k1, k2 = jr.split(key)
+        gru = RNN(GRUCell(in_features=16, features=16, key=k1))
+        return [Residual(PreNorm(gru)), Residual(PreNorm(FFN(features=16, key=k2)))]
 
-        torso = Repeat(layer, num_layers=4, key=jr.key(0))
-        ```
+    torso = Repeat(layer, num_layers=4, key=jr.key(0))
+    ```
 
     **Arguments:** `make_layer`, `num_layers` (keyword, >= 1), `key` (keyword).
     """

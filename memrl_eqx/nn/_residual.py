@@ -14,6 +14,9 @@ class Residual(AbstractSequenceModel):
 
     The module must keep the width: its outputs have the shape of `xs`. A
     per-step module is wrapped in `SequenceModelWrapper`.
+
+    **Arguments:** `module`, a sequence model or a per-step module (e.g. an
+    `FFN`, often inside a `PreNorm`) whose outputs have the width of its inputs.
     """
 
     module: AbstractSequenceModel

@@ -28,16 +28,32 @@ class RNN(AbstractSequenceModel):
     the backward pass, which recomputes each chunk (memory $O(T/C + C)$ carries;
     `unroll` then does not apply).
 
-    !!! example
+    **Arguments:** `cell`, the step cell ([`memrl_eqx.nn.AbstractCell`][]);
+    `unroll` (default 1), the steps per iteration of the scan, a speed knob that
+    changes nothing else.
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import RNN, GRUCell
+    **Example:**
 
-        rnn = RNN(GRUCell(in_features=8, features=32, key=jax.random.key(0)))
-        carry, ys = rnn(rnn.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
-        assert ys.shape == (5, 32)
-        ```
+    ```python
+    import jax
+    import jax.numpy as jnp
+    from memrl_eqx.nn import GRUCell, RNN
+
+    rnn = RNN(GRUCell(in_features=4, features=8, key=jax.random.key(0)))
+    xs = jax.random.normal(jax.random.key(1), (5, 4))
+    resets = jnp.array([True, False, False, True, False])  # 2 episodes
+    carry, ys = rnn(rnn.init_carry(), xs, resets)
+    assert ys.shape == (5, 8) and carry.shape == (8,)
+
+    # The second episode does not see the first: run alone, it gives the same.
+    _, alone = rnn(rnn.init_carry(), xs[3:], resets[3:])
+    assert jnp.allclose(ys[3:], alone, atol=1e-6)
+
+    # A batch of sequences: vmap over carries, inputs and resets.
+    carries = jnp.zeros((2, 8))
+    _, batch = jax.vmap(rnn)(carries, jnp.stack([xs, xs]), jnp.stack([resets] * 2))
+    assert batch.shape == (2, 5, 8)
+    ```
     """
 
     cell: AbstractCell

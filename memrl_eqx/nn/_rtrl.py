@@ -107,17 +107,17 @@ class RTRL(AbstractSequenceModel):
     **Arguments:** `model`, an `RNN` or a `Memoroid` of an RTRL-capable cell.
     Raises `ValueError` for any other model or cell.
 
-    !!! example
+    **Example:**
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import RNN, RTRL, RTUCell
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import RNN, RTRL, RTUCell
 
-        cell = RTUCell(in_features=4, features=8, hidden_dim=16, key=jax.random.key(0))
-        model = RTRL(RNN(cell))
-        carry = model.init_carry()
-        carry, ys = model(carry, jnp.ones((1, 4)), jnp.zeros(1, bool))  # one step
-        ```
+    cell = RTUCell(in_features=4, features=8, hidden_dim=16, key=jax.random.key(0))
+    model = RTRL(RNN(cell))
+    carry = model.init_carry()
+    carry, ys = model(carry, jnp.ones((1, 4)), jnp.zeros(1, bool))  # one step
+    ```
     """
 
     model: RNN | Memoroid

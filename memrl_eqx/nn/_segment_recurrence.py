@@ -14,7 +14,12 @@ from ._sequence_model import AbstractSequenceModel
 
 
 class SegmentRecurrenceCarry(NamedTuple):
-    """The carry of a `SegmentRecurrence`; all zeros (nothing valid) at the start."""
+    """The carry of a `SegmentRecurrence`; all zeros (nothing valid) at the start.
+
+    **Fields:** `memory`, `(memory_length, features)`; `valid`,
+    `(memory_length,)`; `attention`, the attention's
+    [`memrl_eqx.nn.AttentionCarry`][] (see each field).
+    """
 
     memory: Float[Array, "memory_length features"]
     """The inputs of the last `memory_length` steps, oldest first (zeros in
@@ -57,26 +62,24 @@ class SegmentRecurrence(AbstractSequenceModel):
     (keyword, >= 1), `features` (keyword: the width of the inputs, which must be
     the attention's `in_features`; the default).
 
-    !!! example
+    **Example:** a GTrXL-style attention block (Parisotto et al. 2020).
 
-        A GTrXL-style attention block (Parisotto et al. 2020):
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import (
+        ALiBi, PreNorm, Residual, SegmentRecurrence, SelfAttention
+    )
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import (
-            ALiBi, PreNorm, Residual, SegmentRecurrence, SelfAttention
-        )
-
-        attention = SelfAttention(
-            in_features=64, features=64, num_heads=4, context_length=64,
-            positional_embedding=ALiBi(4), key=jax.random.key(0),
-        )
-        block = Residual(PreNorm(
-            SegmentRecurrence(attention, memory_length=64, features=64), features=64
-        ))
-        carry, ys = block(block.init_carry(), jnp.ones((10, 64)), jnp.zeros(10, bool))
-        assert ys.shape == (10, 64)
-        ```
+    attention = SelfAttention(
+        in_features=64, features=64, num_heads=4, context_length=64,
+        positional_embedding=ALiBi(4), key=jax.random.key(0),
+    )
+    block = Residual(PreNorm(
+        SegmentRecurrence(attention, memory_length=64, features=64), features=64
+    ))
+    carry, ys = block(block.init_carry(), jnp.ones((10, 64)), jnp.zeros(10, bool))
+    assert ys.shape == (10, 64)
+    ```
     """
 
     module: SelfAttention
@@ -114,6 +117,7 @@ class SegmentRecurrence(AbstractSequenceModel):
 
     @property
     def in_features(self) -> int:
+        """The width of the inputs and outputs."""
         return self.features
 
     def init_carry(self) -> SegmentRecurrenceCarry:

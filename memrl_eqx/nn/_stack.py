@@ -38,8 +38,30 @@ class Stack(AbstractSequenceModel):
     `Repeat(make_layer, num_layers=..., key=...)` (compiled once, scanned over
     layers) or `Stack([make_layer(k) for k in jr.split(key, num_layers)])`.
 
-    **Arguments:** `blocks` (a non-empty sequence), `share_parameters` (keyword,
-    default False).
+    **Arguments:** `blocks` (a non-empty sequence of sequence models or
+    per-step modules, applied first to last; each block's outputs are the next
+    one's inputs), `share_parameters` (keyword, default False).
+
+    **Example:** a pre-norm residual GRU layer and feed-forward layer, after a
+    projection up to the model width.
+
+    ```python
+    import jax.numpy as jnp
+    import jax.random as jr
+    from memrl_eqx.nn import FFN, GRUCell, PreNorm, Projection, Residual, RNN, Stack
+
+    k1, k2, k3 = jr.split(jr.key(0), 3)
+    torso = Stack(
+        [
+            Projection(in_features=4, features=16, key=k1),
+            Residual(PreNorm(RNN(GRUCell(in_features=16, features=16, key=k2)))),
+            Residual(PreNorm(FFN(features=16, key=k3))),
+        ]
+    )
+    carry, ys = torso(torso.init_carry(), jnp.ones((5, 4)), jnp.zeros(5, bool))
+    assert ys.shape == (5, 16)
+    assert len(carry) == 3 and carry[1].shape == (16,)  # the GRU's carry
+    ```
     """
 
     blocks: tuple[AbstractSequenceModel, ...]

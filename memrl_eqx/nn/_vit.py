@@ -150,26 +150,27 @@ class ViT(eqx.Module):
     - `patch_embedding`: a `PatchEmbedding` whose `in_channels` is `channels`, or
       None (default) for pixel tokens;
     - `key`.
-    !!! example
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import PatchEmbedding, ViT
+    **Example:**
 
-        k1, k2 = jax.random.split(jax.random.key(0))
-        vit = ViT(
-            image_shape=(32, 32, 3),
-            features=64,
-            num_layers=4,
-            num_heads=4,
-            expansion_factor=4,
-            patch_embedding=PatchEmbedding(
-                in_channels=3, patch_size=8, features=64, key=k1
-            ),
-            key=k2,
-        )
-        assert vit(jnp.zeros((32, 32, 3))).shape == (64,)
-        ```
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import PatchEmbedding, ViT
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    vit = ViT(
+        image_shape=(32, 32, 3),
+        features=64,
+        num_layers=4,
+        num_heads=4,
+        expansion_factor=4,
+        patch_embedding=PatchEmbedding(
+            in_channels=3, patch_size=8, features=64, key=k1
+        ),
+        key=k2,
+    )
+    assert vit(jnp.zeros((32, 32, 3))).shape == (64,)
+    ```
     """
 
     patch_embedding: PatchEmbedding | None

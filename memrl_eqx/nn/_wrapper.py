@@ -16,17 +16,17 @@ class SequenceModelWrapper(AbstractSequenceModel):
     step independently, so resets have nothing to clear and the carry is `()`.
     A memoryless agent is a network whose torso is such a wrapper.
 
-    !!! example
+    **Example:**
 
-        ```python
-        import jax, jax.numpy as jnp
-        from memrl_eqx.nn import MLP, SequenceModelWrapper
+    ```python
+    import jax, jax.numpy as jnp
+    from memrl_eqx.nn import MLP, SequenceModelWrapper
 
-        mlp = MLP(in_features=8, features=(32,), key=jax.random.key(0))
-        torso = SequenceModelWrapper(mlp)
-        carry, ys = torso(torso.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
-        assert carry == () and ys.shape == (5, 32)
-        ```
+    mlp = MLP(in_features=8, features=(32,), key=jax.random.key(0))
+    torso = SequenceModelWrapper(mlp)
+    carry, ys = torso(torso.init_carry(), jnp.ones((5, 8)), jnp.zeros(5, bool))
+    assert carry == () and ys.shape == (5, 32)
+    ```
     """
 
     module: Callable[[Array], Array]

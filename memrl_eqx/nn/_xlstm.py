@@ -38,6 +38,19 @@ def xLSTM(
     A linear input projection is added when `in_features != features`, and a
     final layer norm. Every block has its own parameters. The result is a
     `Stack`, so its carry is the tuple of its blocks' carries.
+
+    **Arguments** (keyword only):
+
+    - `in_features`: the width of the inputs;
+    - `features`: the width of the blocks and of the outputs;
+    - `num_blocks`: the number of blocks (default 2, >= 1);
+    - `slstm_blocks`: the indices of the sLSTM blocks, in `0..num_blocks - 1`
+      (default `(1,)`); the others are mLSTM blocks;
+    - `num_heads`: the heads of every mLSTM and sLSTM cell (default 4);
+    - `key`.
+
+    **Returns:** a [`memrl_eqx.nn.Stack`][] mapping `(time, in_features)` to
+    `(time, features)`.
     """
     if num_blocks < 1:
         raise ValueError(f"xLSTM: `num_blocks` must be >= 1; got {num_blocks}.")

@@ -25,6 +25,15 @@ class BraxAdapter(AbstractAdapter):
     `Box(-1, 1)`. brax's `done` is a termination; the time limit
     `params.max_steps_in_episode` (default `episode_length`, 1000 as in brax's
     training wrappers) truncates. The backend's `metrics` are returned in `info`.
+
+    **Arguments:**
+
+    - `env`: a brax `Env` or MuJoCo Playground `MjxEnv`, not already wrapped in
+        an auto-reset or episode wrapper.
+    - `episode_length`: the default time limit, in steps (keyword only;
+        default 1000).
+    - `name`: what the adapter's `name` property returns, e.g. the
+        environment's id (keyword only; default `"brax"`).
     """
 
     env: Any
@@ -34,13 +43,6 @@ class BraxAdapter(AbstractAdapter):
     _observation_space: spaces.Space | None
 
     def __init__(self, env: Any, *, episode_length: int = 1000, name: str = "brax"):
-        """**Arguments:**
-
-        - `env`: a brax `Env` or MuJoCo Playground `MjxEnv`, not already wrapped in
-            an auto-reset or episode wrapper.
-        - `episode_length`: the default time limit.
-        - `name`: what `name` returns.
-        """
         super().__init__()
         if not isinstance(episode_length, int) or episode_length < 1:
             raise ValueError(
@@ -58,6 +60,7 @@ class BraxAdapter(AbstractAdapter):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters whose time limit is the adapter's `episode_length`."""
         return environment.EnvParams(max_steps_in_episode=self.episode_length)
 
     def _time_limit(self, params: environment.EnvParams) -> Any:

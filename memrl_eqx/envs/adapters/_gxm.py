@@ -16,6 +16,12 @@ class GxmAdapter(AbstractAdapter):
     here. gxm auto-resets on its own; the fresh state it starts is replaced by
     this adapter's reset, so episodes start from the key gymnax's auto-reset
     draws. `params` are gymnax's `EnvParams` (gxm has none).
+
+    **Arguments:**
+
+    - `env`: the gxm environment, as `gxm.make(name)` returns it.
+    - `name`: its gxm id, `"Library/Name"`; what the adapter's `name` property
+        returns.
     """
 
     env: Any
@@ -32,6 +38,7 @@ class GxmAdapter(AbstractAdapter):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax's default parameters (the backend keeps its own time limit)."""
         return environment.EnvParams()
 
     def _reset(self, key: PRNGKeyArray, params: Any) -> tuple[PyTree, Any]:

@@ -27,6 +27,15 @@ class GymnaxLikeAdapter(AbstractAdapter):
     `is_time_limit(state, params)` holds for the state it reached, else a
     termination (so a death on the very last allowed step counts as a
     truncation). The backend's `info` is returned as it is.
+
+    **Arguments:**
+
+    - `env`: the backend environment, without its own auto-reset.
+    - `name`: what the adapter's `name` property returns, e.g. the
+        environment's id.
+    - `is_time_limit`: `(state, params) -> bool`, whether `state` is at the time
+        limit. The default reads gymnax's `state.time >=
+        params.max_steps_in_episode`, and is `False` without them.
     """
 
     env: Any
@@ -39,14 +48,6 @@ class GymnaxLikeAdapter(AbstractAdapter):
         name: str,
         is_time_limit: Callable[[Any, Any], Bool[Array, ""]] = _gymnax_time_limit,
     ):
-        """**Arguments:**
-
-        - `env`: the backend environment, without its own auto-reset.
-        - `name`: what `name` returns.
-        - `is_time_limit`: `(state, params) -> bool`, whether `state` is at the time
-            limit. The default reads gymnax's `state.time >=
-            params.max_steps_in_episode`, and is `False` without them.
-        """
         super().__init__()
         self.env = env
         self.env_name = name
@@ -58,6 +59,7 @@ class GymnaxLikeAdapter(AbstractAdapter):
 
     @property
     def default_params(self) -> Any:
+        """The wrapped environment's default parameters."""
         return self.env.default_params
 
     def _reset(self, key: PRNGKeyArray, params: Any) -> tuple[Array, Any]:

@@ -23,6 +23,13 @@ class MultiAgentAdapter(AbstractAdapter):
     agents). `params` are gymnax's `EnvParams` and only state the time limit;
     the backend keeps its own. Parameter sharing across agents is then a `vmap`
     over the agent axis.
+
+    **Arguments:**
+
+    - `env`: the JaxMARL environment, as `jaxmarl.make(name)` returns it; its
+        agents' observations must have one shape (else `ValueError`).
+    - `name`: its JaxMARL id, e.g. `"MPE_simple_spread_v3"`; what the adapter's
+        `name` property returns.
     """
 
     env: Any
@@ -46,14 +53,17 @@ class MultiAgentAdapter(AbstractAdapter):
 
     @property
     def agents(self) -> list[str]:
+        """The agents' names, in the order of the stacked agent axis."""
         return list(self.env.agents)
 
     @property
     def num_agents(self) -> int:
+        """The number of agents (the size of the stacked agent axis)."""
         return len(self.env.agents)
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters whose time limit is the backend's `max_steps` (0: none)."""
         return environment.EnvParams(
             max_steps_in_episode=int(getattr(self.env, "max_steps", 0))
         )

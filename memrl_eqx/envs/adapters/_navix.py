@@ -14,6 +14,12 @@ class NavixAdapter(AbstractAdapter):
     `UInt8[Array, "h w 3"]`, and `Discrete(len(action_set))`). navix's step type
     tells a termination (`2`) from its time limit (`1`, after `max_steps`, which
     is fixed at construction: `params` are gymnax's `EnvParams` and only state it).
+
+    **Arguments:**
+
+    - `env`: the navix environment, as `navix.make(name)` returns it.
+    - `name`: its navix id, e.g. `"Navix-Empty-5x5-v0"`; what the adapter's
+        `name` property returns.
     """
 
     env: Any
@@ -35,6 +41,7 @@ class NavixAdapter(AbstractAdapter):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters whose time limit is the navix environment's `max_steps`."""
         return environment.EnvParams(max_steps_in_episode=int(self.env.max_steps))
 
     def _reset(self, key: PRNGKeyArray, params: Any) -> tuple[Array, Any]:

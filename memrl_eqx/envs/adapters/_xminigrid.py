@@ -16,6 +16,14 @@ class XMinigridAdapter(AbstractAdapter):
     `UInt8[Array, "view view 2"]` (tile and colour ids), actions
     `Discrete(num_actions)`. Reaching the goal terminates; `params.max_steps`
     truncates.
+
+    **Arguments:**
+
+    - `env`, `env_params`: the environment and its default params, as
+        `xminigrid.make(name)` returns them; `env_params` become the adapter's
+        `default_params`.
+    - `name`: its XLand-MiniGrid id, e.g. `"MiniGrid-Empty-5x5"`; what the
+        adapter's `name` property returns.
     """
 
     env: Any
@@ -34,6 +42,7 @@ class XMinigridAdapter(AbstractAdapter):
 
     @property
     def default_params(self) -> Any:
+        """The XLand-MiniGrid parameters this adapter was made with."""
         return self.env_params
 
     def _reset(self, key: PRNGKeyArray, params: Any) -> tuple[Array, Any]:

@@ -73,17 +73,19 @@ class Autoencode(environment.Environment[AutoencodeState, Any]):
 
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the
     episode length `2 * num_cards - 1`, which the deck fixes.
+
+    **Arguments:**
+
+    - `num_decks`: the number of 52-card decks shuffled together, the length
+        of the sequence to memorise (POPGym's Easy/Medium/Hard use 1/2/3). At
+        least 1.
+
+    Keyword only; the default is `num_decks=1`.
     """
 
     num_decks: int
 
     def __init__(self, *, num_decks: int = 1):
-        """**Arguments:**
-
-        - `num_decks`: the number of 52-card decks shuffled together, the length
-            of the sequence to memorise (POPGym's Easy/Medium/Hard use 1/2/3). At
-            least 1.
-        """
         super().__init__()
         self.num_decks = _check_num_decks(num_decks)
 
@@ -94,6 +96,7 @@ class Autoencode(environment.Environment[AutoencodeState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=2 * self.num_cards - 1)
 
     def _observe(

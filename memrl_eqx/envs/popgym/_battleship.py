@@ -167,6 +167,7 @@ class Battleship(environment.Environment[BattleshipState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.num_tiles)
 
     def reset_env(

@@ -81,19 +81,21 @@ class Concentration(environment.Environment[ConcentrationState, Any]):
     The table is dealt at reset by a random permutation of the deck's values,
     the same distribution as POPGym's shuffled deck. Ties between rewards and
     termination follow POPGym's step.
+
+    **Arguments:**
+
+    - `num_decks`: the number of 52-card decks laid out together (POPGym's
+        Easy/Medium/Hard use 1/2/1). Must be at least 1.
+    - `deck_type`: what two cards must share to match, `"colors"` or
+        `"ranks"` (POPGym's Easy/Medium/Hard use colors/colors/ranks).
+
+    All keyword only; the defaults are `num_decks=1`, `deck_type="ranks"`.
     """
 
     num_decks: int
     deck_type: str
 
     def __init__(self, *, num_decks: int = 1, deck_type: str = "ranks"):
-        """**Arguments:**
-
-        - `num_decks`: the number of 52-card decks laid out together (POPGym's
-            Easy/Medium/Hard use 1/2/1). Must be at least 1.
-        - `deck_type`: what two cards must share to match, `"colors"` or
-            `"ranks"` (POPGym's Easy/Medium/Hard use colors/colors/ranks).
-        """
         super().__init__()
         num_decks = _as_int("num_decks", num_decks)
         if num_decks < 1:
@@ -123,6 +125,7 @@ class Concentration(environment.Environment[ConcentrationState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.max_steps_in_episode)
 
     def _deck_values(self) -> Int[Array, " num_cards"]:

@@ -121,6 +121,7 @@ class CountRecall(environment.Environment[CountRecallState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.num_cards - 1)
 
     def _observe(

@@ -68,16 +68,18 @@ class HigherLower(environment.Environment[HigherLowerState, Any]):
 
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the
     episode length `num_cards - 1`, which the deck fixes.
+
+    **Arguments:**
+
+    - `num_decks`: the number of 52-card decks shuffled together (POPGym's
+        Easy/Medium/Hard use 1/2/3). At least 1.
+
+    Keyword only; the default is `num_decks=1`.
     """
 
     num_decks: int
 
     def __init__(self, *, num_decks: int = 1):
-        """**Arguments:**
-
-        - `num_decks`: the number of 52-card decks shuffled together (POPGym's
-            Easy/Medium/Hard use 1/2/3). At least 1.
-        """
         super().__init__()
         self.num_decks = _check_num_decks(num_decks)
 
@@ -88,6 +90,7 @@ class HigherLower(environment.Environment[HigherLowerState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.num_cards - 1)
 
     def reset_env(

@@ -201,6 +201,7 @@ class _Labyrinth(environment.Environment[LabyrinthState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.max_steps_in_episode)
 
     def _maze(self, key: PRNGKeyArray, open_end: bool) -> LabyrinthState:

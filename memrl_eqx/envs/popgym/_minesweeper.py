@@ -80,6 +80,15 @@ class MineSweeper(environment.Environment[MineSweeperState, Any]):
 
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the time
     limit `L` for algorithms that want it, but the limit is fixed by the board.
+
+    **Arguments:**
+
+    - `rows`, `cols`: the board's size (POPGym's Easy/Medium/Hard use 4x4, 6x6
+        and 8x8).
+    - `num_mines`: the number of mines (POPGym's Easy/Medium/Hard use 2/6/10).
+        Must be at least 1 and leave at least 3 free tiles.
+
+    All keyword only; the defaults are `rows=4`, `cols=4`, `num_mines=2`.
     """
 
     rows: int
@@ -87,13 +96,6 @@ class MineSweeper(environment.Environment[MineSweeperState, Any]):
     num_mines: int
 
     def __init__(self, *, rows: int = 4, cols: int = 4, num_mines: int = 2):
-        """**Arguments:**
-
-        - `rows`, `cols`: the board's size (POPGym's Easy/Medium/Hard use 4x4, 6x6
-            and 8x8).
-        - `num_mines`: the number of mines (POPGym's Easy/Medium/Hard use 2/6/10).
-            Must be at least 1 and leave at least 3 free tiles.
-        """
         super().__init__()
         rows = _as_int("rows", rows)
         cols = _as_int("cols", cols)
@@ -127,6 +129,7 @@ class MineSweeper(environment.Environment[MineSweeperState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.num_free)
 
     def _observation(

@@ -52,19 +52,21 @@ class MultiarmedBandit(environment.Environment[MultiarmedBanditState, Any]):
 
     There is no terminal state: the episode is *truncated* after
     `params.max_steps_in_episode` steps (gymnax's `EnvParams`).
+
+    **Arguments:**
+
+    - `num_bandits`: the number of arms (POPGym's Easy/Medium/Hard use
+        10/20/30). Must be at least 1.
+    - `max_steps_in_episode`: the episode length, which also sets the reward
+        scale (POPGym's Easy/Medium/Hard use 200/400/600). Must be at least 1.
+
+    All keyword only; the defaults are `num_bandits=10`, `max_steps_in_episode=200`.
     """
 
     num_bandits: int
     max_steps_in_episode: int
 
     def __init__(self, *, num_bandits: int = 10, max_steps_in_episode: int = 200):
-        """**Arguments:**
-
-        - `num_bandits`: the number of arms (POPGym's Easy/Medium/Hard use
-            10/20/30). Must be at least 1.
-        - `max_steps_in_episode`: the episode length, which also sets the reward
-            scale (POPGym's Easy/Medium/Hard use 200/400/600). Must be at least 1.
-        """
         super().__init__()
         num_bandits = _as_int("num_bandits", num_bandits)
         max_steps_in_episode = _as_int("max_steps_in_episode", max_steps_in_episode)
@@ -79,6 +81,7 @@ class MultiarmedBandit(environment.Environment[MultiarmedBanditState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.max_steps_in_episode)
 
     def reset_env(

@@ -29,19 +29,21 @@ class NoisyStatelessCartPole(StatelessCartPole):
 
     The noise is drawn from the key gymnax passes to `reset_env` and `step_env`,
     so a rollout is a deterministic function of its key.
+
+    **Arguments:**
+
+    - `noise_sigma`: the standard deviation of the noise added to each
+        observed coordinate (POPGym's Easy/Medium/Hard use 0.1/0.2/0.3). Must
+        be finite and non-negative.
+    - `max_steps_in_episode`: the time limit, which also sets the reward scale
+        (all of POPGym's presets use 200).
+
+    All keyword only; the defaults are `noise_sigma=0.1`, `max_steps_in_episode=200`.
     """
 
     noise_sigma: float
 
     def __init__(self, *, noise_sigma: float = 0.1, max_steps_in_episode: int = 200):
-        """**Arguments:**
-
-        - `noise_sigma`: the standard deviation of the noise added to each
-            observed coordinate (POPGym's Easy/Medium/Hard use 0.1/0.2/0.3). Must
-            be finite and non-negative.
-        - `max_steps_in_episode`: the time limit, which also sets the reward scale
-            (all of POPGym's presets use 200).
-        """
         super().__init__(max_steps_in_episode=max_steps_in_episode)
         self.noise_sigma = _check_noise_sigma(noise_sigma)
 

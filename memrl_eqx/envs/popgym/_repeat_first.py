@@ -61,16 +61,18 @@ class RepeatFirst(environment.Environment[RepeatFirstState, Any]):
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the
     episode length `num_cards - 1` for algorithms that want it, but the length is
     fixed by the deck.
+
+    **Arguments:**
+
+    - `num_decks`: the number of 52-card decks shuffled together, which sets the
+        episode length (POPGym's Easy/Medium/Hard use 1/8/16). At least 1.
+
+    Keyword only; the default is `num_decks=1`.
     """
 
     num_decks: int
 
     def __init__(self, *, num_decks: int = 1):
-        """**Arguments:**
-
-        - `num_decks`: the number of 52-card decks shuffled together, which sets the
-            episode length (POPGym's Easy/Medium/Hard use 1/8/16). At least 1.
-        """
         super().__init__()
         self.num_decks = _check_num_decks(num_decks)
 
@@ -81,6 +83,7 @@ class RepeatFirst(environment.Environment[RepeatFirstState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.num_cards - 1)
 
     def reset_env(

@@ -57,19 +57,21 @@ class RepeatPrevious(environment.Environment[RepeatPreviousState, Any]):
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the
     episode length `num_cards - 1` for algorithms that want it, but the length is
     fixed by the deck.
+
+    **Arguments:**
+
+    - `num_decks`: the number of 52-card decks shuffled together (POPGym's
+        Easy/Medium/Hard use 1/2/3).
+    - `k`: which card to repeat, counting the card in view as 1 (POPGym's
+        Easy/Medium/Hard use 4/32/64). Must satisfy `1 <= k < num_decks * 52`.
+
+    All keyword only; the defaults are `num_decks=1`, `k=4`.
     """
 
     num_decks: int
     k: int
 
     def __init__(self, *, num_decks: int = 1, k: int = 4):
-        """**Arguments:**
-
-        - `num_decks`: the number of 52-card decks shuffled together (POPGym's
-            Easy/Medium/Hard use 1/2/3).
-        - `k`: which card to repeat, counting the card in view as 1 (POPGym's
-            Easy/Medium/Hard use 4/32/64). Must satisfy `1 <= k < num_decks * 52`.
-        """
         super().__init__()
         num_decks = _as_int("num_decks", num_decks)
         k = _as_int("k", k)
@@ -90,6 +92,7 @@ class RepeatPrevious(environment.Environment[RepeatPreviousState, Any]):
 
     @property
     def default_params(self) -> environment.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return environment.EnvParams(max_steps_in_episode=self.num_cards - 1)
 
     def reset_env(

@@ -27,14 +27,16 @@ class StatelessCartPole(cartpole.CartPole):
     Reaching `params.max_steps_in_episode` steps is a *truncation* (the agent has
     won, the state is not terminal); the pole falling or the cart leaving the
     track is a termination.
+
+    **Arguments:**
+
+    - `max_steps_in_episode`: the time limit, which also sets the reward scale
+        (POPGym's Easy/Medium/Hard use 200/400/600).
+
+    Keyword only; the default is `max_steps_in_episode=200`.
     """
 
     def __init__(self, *, max_steps_in_episode: int = 200):
-        """**Arguments:**
-
-        - `max_steps_in_episode`: the time limit, which also sets the reward scale
-            (POPGym's Easy/Medium/Hard use 200/400/600).
-        """
         super().__init__()
         max_steps_in_episode = _at_least(
             "max_steps_in_episode", max_steps_in_episode, 1
@@ -44,6 +46,7 @@ class StatelessCartPole(cartpole.CartPole):
 
     @property
     def default_params(self) -> cartpole.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return cartpole.EnvParams(max_steps_in_episode=self.max_steps_in_episode)
 
     def get_obs(

@@ -39,16 +39,18 @@ class StatelessPendulum(pendulum.Pendulum):
 
     There is no terminal state: every episode is *truncated* after
     `params.max_steps_in_episode` steps.
+
+    **Arguments:**
+
+    - `max_steps_in_episode`: the episode length, which also sets the reward
+        scale (POPGym's Easy/Medium/Hard use 200/150/100).
+
+    Keyword only; the default is `max_steps_in_episode=200`.
     """
 
     max_steps_in_episode: int
 
     def __init__(self, *, max_steps_in_episode: int = 200):
-        """**Arguments:**
-
-        - `max_steps_in_episode`: the episode length, which also sets the reward
-            scale (POPGym's Easy/Medium/Hard use 200/150/100).
-        """
         super().__init__()
         self.max_steps_in_episode = _at_least(
             "max_steps_in_episode", max_steps_in_episode, 1
@@ -57,6 +59,7 @@ class StatelessPendulum(pendulum.Pendulum):
 
     @property
     def default_params(self) -> pendulum.EnvParams:
+        """gymnax parameters; `max_steps_in_episode` is the task's episode length."""
         return pendulum.EnvParams(max_steps_in_episode=self.max_steps_in_episode)
 
     def get_obs(
@@ -139,19 +142,21 @@ class NoisyStatelessPendulum(StatelessPendulum):
 
     The noise is drawn from the key gymnax passes to `reset_env` and `step_env`,
     so a rollout is a deterministic function of its key.
+
+    **Arguments:**
+
+    - `noise_sigma`: the standard deviation of the noise added to each
+        observed coordinate (POPGym's Easy/Medium/Hard use 0.1/0.2/0.3). Must
+        be finite and non-negative.
+    - `max_steps_in_episode`: the episode length, which also sets the reward
+        scale (all of POPGym's presets use 200).
+
+    All keyword only; the defaults are `noise_sigma=0.1`, `max_steps_in_episode=200`.
     """
 
     noise_sigma: float
 
     def __init__(self, *, noise_sigma: float = 0.1, max_steps_in_episode: int = 200):
-        """**Arguments:**
-
-        - `noise_sigma`: the standard deviation of the noise added to each
-            observed coordinate (POPGym's Easy/Medium/Hard use 0.1/0.2/0.3). Must
-            be finite and non-negative.
-        - `max_steps_in_episode`: the episode length, which also sets the reward
-            scale (all of POPGym's presets use 200).
-        """
         super().__init__(max_steps_in_episode=max_steps_in_episode)
         self.noise_sigma = _check_noise_sigma(noise_sigma)
 

@@ -14,6 +14,9 @@ class Categorical(eqx.Module):
     Maps torso outputs `(time, in_features)` to a `distrax.Categorical` whose
     logits have shape `(time, action_dim)`. The output layer is orthogonal with a
     small `scale` (default 0.01), so the initial policy is nearly uniform.
+
+    **Arguments** (keyword only): `in_features`, the width of the torso's
+    outputs; `action_dim`, the number of actions; `scale`; `key`.
     """
 
     linear: Linear

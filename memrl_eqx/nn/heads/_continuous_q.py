@@ -122,6 +122,7 @@ class TwinContinuousQNetwork(eqx.Module):
 
     @property
     def action_dim(self) -> int:
+        """The size of an action vector (both critics share it)."""
         return self.q1.action_dim
 
     def __call__(

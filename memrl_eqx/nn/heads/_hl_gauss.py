@@ -21,6 +21,23 @@ def two_hot(
     between the two atoms around it in proportion to closeness (a value on an atom
     is one-hot there), so `Σ_i p_i support_i` equals the clipped value. Any
     leading shape `*batch` is accepted.
+
+    **Arguments:** `values`, the scalars, shape `*batch`; `support`, the atoms,
+    shape `(num_bins,)` with `num_bins >= 2`.
+
+    **Returns:** the probabilities, shape `(*batch, num_bins)`.
+
+    **Example:**
+
+    ```python
+    import jax.numpy as jnp
+    from memrl_eqx.nn.heads import two_hot
+
+    support = jnp.linspace(0.0, 4.0, 5)  # atoms 0, 1, 2, 3, 4
+    probs = two_hot(jnp.array([2.25, 9.0]), support)
+    assert jnp.allclose(probs[0], jnp.array([0, 0, 0.75, 0.25, 0]))
+    assert jnp.allclose(probs[1], jnp.array([0, 0, 0, 0, 1]))  # clipped to 4
+    ```
     """
     if support.shape[0] < 2:
         raise ValueError(
@@ -45,6 +62,12 @@ def hl_gauss(
     mass on `[edges[0], edges[-1]]` so that the bins sum to one. `edges` must be
     increasing; `sigma > 0` (Farebrother et al. 2024 recommend 0.75 bin widths).
     Any leading shape `*batch` is accepted.
+
+    **Arguments:** `values`, the scalars, shape `*batch`; `edges`, the bins'
+    edges, shape `(num_bins + 1,)`; `sigma`, the standard deviation of the
+    Gaussian, a float or a JAX scalar.
+
+    **Returns:** the probabilities, shape `(*batch, num_bins)`, summing to one.
     """
     if isinstance(sigma, (int, float)) and not sigma > 0:
         raise ValueError(f"hl_gauss: `sigma` must be positive; got {sigma}.")

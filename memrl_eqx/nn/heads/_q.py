@@ -144,6 +144,7 @@ class TwinDiscreteQNetwork(eqx.Module):
 
     @property
     def action_dim(self) -> int:
+        """The number of actions (both critics share it)."""
         return self.q1.action_dim
 
     def __call__(
