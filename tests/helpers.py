@@ -1,9 +1,12 @@
 import contextlib
 import functools
 import pathlib
+import re
 import struct
+import textwrap
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 from tensorboardX.proto import event_pb2
@@ -32,6 +35,21 @@ def reference_loop(step, init, xs, resets):
         carry, y = step(carry, x)
         ys.append(y)
     return jnp.stack(ys)
+
+
+def python_blocks(text: str) -> list[str]:
+    """The ```python blocks of Markdown `text`, in order, each dedented (blocks
+    nested in a tab, an admonition or a docstring are indented)."""
+    pattern = r"^([ \t]*)```python[^\n]*\n(.*?)^\1```"
+    found = re.findall(pattern, text, flags=re.S | re.M)
+    return [textwrap.dedent(body) for _, body in found]
+
+
+def run_program(source: str, name: str, namespace: dict) -> None:
+    """Executes documentation code as a user runs it: under JAX's default
+    promotion rules (the suite's conftest makes them strict)."""
+    with jax.numpy_dtype_promotion("standard"):
+        exec(compile(source, name, "exec"), namespace)
 
 
 def read_events(path: pathlib.Path) -> list:

@@ -9,11 +9,10 @@ that is not a dependency).
 """
 
 import pathlib
-import re
-import textwrap
 
-import jax
 import pytest
+
+from .helpers import python_blocks, run_program
 
 
 ROOT = pathlib.Path(__file__).parents[1]
@@ -22,10 +21,7 @@ _SKIP = ("# not run", "# Flax original")
 
 
 def _blocks(page: pathlib.Path) -> list[str]:
-    """The page's ```python blocks, dedented, in order."""
-    pattern = r"^([ \t]*)```python[^\n]*\n(.*?)^\1```"
-    found = re.findall(pattern, page.read_text(), flags=re.S | re.M)
-    return [textwrap.dedent(body) for _, body in found]
+    return python_blocks(page.read_text())
 
 
 def _programs(page: pathlib.Path) -> list[str]:
@@ -37,10 +33,8 @@ def test_page_code_runs(page):
     for i, block in enumerate(_blocks(page)):
         compile(block, f"{page.name}[block {i}]", "exec")  # every block parses
     namespace: dict = {}
-    # Pages show user code, which runs under JAX's default promotion rules.
-    with jax.numpy_dtype_promotion("standard"):
-        for i, program in enumerate(_programs(page)):
-            exec(compile(program, f"{page.name}[block {i}]", "exec"), namespace)
+    for i, program in enumerate(_programs(page)):
+        run_program(program, f"{page.name}[block {i}]", namespace)
 
 
 def test_readme_has_runnable_examples():

@@ -10,13 +10,13 @@ Dataclass-made docstrings (`Name(field: type, ...)`) do not count.
 import importlib
 import inspect
 import re
-import textwrap
 import types
 
-import jax
 import pytest
 
 import memrl_eqx
+
+from .helpers import python_blocks, run_program
 
 
 PACKAGES = [
@@ -111,26 +111,17 @@ def unnamed_arguments() -> list[str]:
 
 
 def undocumented() -> list[str]:
-    missing = []
-    seen = set()
-    for package in PACKAGES:
-        module = importlib.import_module(package)
-        if not (module.__doc__ or "").strip():
-            missing.append(package)
-        for name, obj in vars(module).items():
-            if name.startswith("_") or isinstance(obj, types.ModuleType):
-                continue
-            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
-                continue
-            if not _ours(obj) or id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            if not _own_doc(obj):
-                missing.append(f"{package}.{name}")
-            if inspect.isclass(obj):
-                for member, fn in _members(obj):
-                    if not _inherited_doc(obj, member, fn).strip():
-                        missing.append(f"{package}.{name}.{member}")
+    """The public packages, names and methods without a docstring of their own."""
+    missing = [
+        p for p in PACKAGES if not (importlib.import_module(p).__doc__ or "").strip()
+    ]
+    for name, obj in public():
+        if not _own_doc(obj):
+            missing.append(name)
+        if inspect.isclass(obj):
+            for member, fn in _members(obj):
+                if not _inherited_doc(obj, member, fn).strip():
+                    missing.append(f"{name}.{member}")
     return missing
 
 
@@ -149,18 +140,14 @@ def test_every_argument_is_named_in_the_docstring():
 def _examples() -> list[tuple[str, str]]:
     found = []
     for name, obj in public():
-        doc = inspect.cleandoc(_own_doc(obj))
-        blocks = re.findall(r"^([ \t]*)```python\n(.*?)^\1```", doc, flags=re.S | re.M)
-        found += [
-            (f"{name}[{i}]", textwrap.dedent(b)) for i, (_, b) in enumerate(blocks)
-        ]
+        blocks = python_blocks(inspect.cleandoc(_own_doc(obj)))
+        found += [(f"{name}[{i}]", block) for i, block in enumerate(blocks)]
     return found
 
 
 @pytest.mark.parametrize("name, example", _examples(), ids=[n for n, _ in _examples()])
 def test_docstring_examples_run(name, example):
-    with jax.numpy_dtype_promotion("standard"):
-        exec(compile(example, name, "exec"), {})
+    run_program(example, name, {})
 
 
 def test_the_check_sees_a_missing_docstring():
