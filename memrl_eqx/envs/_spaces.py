@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import numpy as np
 from gymnax.environments import spaces
 
@@ -10,6 +11,16 @@ from gymnax.environments import spaces
 def box_bounds(space: spaces.Box) -> tuple[np.ndarray, np.ndarray]:
     """A `Box`'s bounds broadcast to its shape, as float64 numpy arrays."""
     shape = tuple(space.shape)
+    if isinstance(space.low, jax.core.Tracer) or isinstance(
+        space.high, jax.core.Tracer
+    ):
+        raise ValueError(
+            "the bounds of the observation or action space are traced JAX values, "
+            "so they cannot be read: the space was computed under `jax.jit` "
+            "from traced environment parameters or with `jnp`. Build networks and "
+            "wrappers, which read spaces, outside `jax.jit` (e.g. build one "
+            "network per seed in Python and stack them)."
+        )
     low = np.broadcast_to(np.asarray(space.low, dtype=np.float64), shape)
     high = np.broadcast_to(np.asarray(space.high, dtype=np.float64), shape)
     return low, high

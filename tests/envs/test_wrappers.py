@@ -557,3 +557,15 @@ def test_constructor_errors():
         RescaleAction(pendulum, 1.0, -1.0)
     with pytest.raises(ValueError, match="broadcastable"):
         RescaleAction(pendulum, np.zeros(3), 1.0)
+
+
+def test_a_space_read_under_jit_is_a_clear_error():
+    # gymnax's Pendulum builds its observation bounds with jnp, so under jit they
+    # are tracers, which MaskObservation cannot turn into its own bounds.
+    from memrl_eqx.envs import make
+
+    env, params = make("gymnax::Pendulum-v1")
+    masked = MaskObservation(env, [0, 1])
+    assert masked.observation_space(params).shape == (2,)  # fine outside jit
+    with pytest.raises(ValueError, match="outside `jax.jit`"):
+        jax.jit(lambda: masked.observation_space(params).low)()
