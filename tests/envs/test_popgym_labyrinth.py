@@ -1,6 +1,7 @@
 import collections
 import functools as ft
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,7 +22,7 @@ from . import popgym_contract as contract
 
 
 PRESETS = {
-    # class: maze_dims, POPGym's presets (all 1024 steps)
+    # class: maze_dims, POPGym's presets (all episode_length=1024: 1023 steps)
     LabyrinthEscapeEasy: (10, 10),
     LabyrinthEscapeMedium: (14, 14),
     LabyrinthEscapeHard: (18, 18),
@@ -34,7 +35,8 @@ PRESETS = {
 # checked, and the generator is the same code at every size.
 ROLLOUT_PRESETS = [LabyrinthEscapeEasy, LabyrinthExploreEasy]
 NUM_ENVS = 16
-LENGTH = 1024
+LENGTH = 1024  # the rollouts' length, and POPGym's `episode_length`
+MAX_STEPS = LENGTH - 1  # POPGym truncates after `episode_length - 1` steps
 MOVES = [(0, -1), (0, 1), (-1, 0), (1, 0)]  # left, right, up, down
 WALL, GOAL = 1, 3
 
@@ -180,8 +182,9 @@ def test_preset_parameters(case):
     dims = PRESETS[case.env]
     assert env.maze_dims == dims
     assert env.grid_shape == (dims[0] + 1, dims[1] + 1)
-    assert env.max_steps_in_episode == LENGTH
-    contract.check_preset(case, max_steps=LENGTH, num_actions=4)
+    assert env.episode_length == LENGTH and env.max_steps_in_episode == MAX_STEPS
+    assert not env.centred_view
+    contract.check_preset(case, max_steps=MAX_STEPS, num_actions=4)
 
 
 @rollout_cases
@@ -280,27 +283,29 @@ def test_oracle_reaches_the_maximum_return(case):
 @rollout_cases
 def test_random_policy_returns(case):
     env, _ = case.made
-    # Returns within [-1 - 1e-4, 1 + 1e-5].
+    # Returns within [-1023 / 1024, 1], to float32 sums' error.
     returns, lengths = contract.check_returns_within(
-        case, case.random, -1 - 9e-5, min_count=NUM_ENVS
+        case, case.random, -MAX_STEPS / LENGTH, atol=1e-4, min_count=NUM_ENVS
     )
     if issubclass(case.env, LabyrinthEscape):
-        # A random walk rarely finds the exit within 1024 steps (its expected
+        # A random walk often misses the exit within 1023 steps (its expected
         # hitting time along a maze's solution is in the thousands of steps), so
-        # most episodes are truncated with return -1, and the rest escape with a
-        # return below 1.
-        escaped = lengths < LENGTH
-        np.testing.assert_allclose(returns[~escaped], -1.0, atol=1e-4)
+        # many episodes are truncated with return -1023 / 1024 (as POPGym's), and
+        # the rest escape with a return below 1.
+        escaped = lengths < MAX_STEPS
+        np.testing.assert_allclose(returns[~escaped], -MAX_STEPS / LENGTH, atol=1e-4)
         np.testing.assert_allclose(
             returns[escaped], 1 - lengths[escaped] / LENGTH, atol=1e-4
         )
         assert escaped.mean() <= 0.5
     else:
         # A random walk covers part of the maze; a return is (new squares) / F
-        # - (other steps) / L. Never finishing, it is truncated, its return
-        # between -1 and 1 - (1024 - F) / 1024 (all F squares found).
-        assert (lengths == LENGTH).mean() >= 0.5
-        assert -1 < returns.mean() < 1 - (LENGTH - env.num_free) / LENGTH
+        # - (other steps) / L. Never finishing, it is truncated after 1023
+        # steps, its return between -1023 / 1024 and 1 - (1023 - F) / 1024 (all
+        # F squares found).
+        assert (lengths == MAX_STEPS).mean() >= 0.5
+        high = 1 - (MAX_STEPS - env.num_free) / LENGTH
+        assert -MAX_STEPS / LENGTH < returns.mean() < high
 
 
 @rollout_cases
@@ -314,11 +319,18 @@ def test_moves_rewards_and_observations(case):
     action = np.asarray(traj["action"])
     e, t = np.indices(action.shape)
     height, width = env.grid_shape
-    # The observation: the 3x3 squares around the agent, then the last move.
-    padded = np.pad(grid, [(0, 0), (0, 0), (1, 1), (1, 1)], constant_values=WALL)
+    # The observation: the 3x3 squares around the agent as POPGym crops them (the
+    # rows `[max(i - 1, 0), i + 2)` of the agent's row `i`, and likewise the
+    # columns, then walls to fill 3x3), then the last move.
+    padded = np.pad(grid, [(0, 0), (0, 0), (0, 2), (0, 2)], constant_values=WALL)
+    top, left = np.maximum(pos[..., 0] - 1, 0), np.maximum(pos[..., 1] - 1, 0)
     view = np.stack(
         [
-            padded[e, t, pos[..., 0] + dr, pos[..., 1] + dc]
+            np.where(
+                (top + dr <= pos[..., 0] + 1) & (left + dc <= pos[..., 1] + 1),
+                padded[e, t, top + dr, left + dc],
+                WALL,
+            )
             for dr in range(3)
             for dc in range(3)
         ],
@@ -348,7 +360,7 @@ def test_moves_rewards_and_observations(case):
     np.testing.assert_allclose(traj["reward"], expected, rtol=1e-6)
     # Truncated at the time limit, unless the task ended on that step.
     time = np.asarray(state.time) + 1
-    truncated = (time == LENGTH) & ~np.asarray(traj["terminated"])
+    truncated = (time == MAX_STEPS) & ~np.asarray(traj["terminated"])
     np.testing.assert_array_equal(traj["truncated"], truncated)
 
 
@@ -359,10 +371,48 @@ def test_moves_rewards_and_observations(case):
         (dict(maze_dims=(0, 10)), "maze_dims must be even and at least 2"),
         (dict(maze_dims=(10,)), "maze_dims must be two ints"),
         (dict(maze_dims=(10, True)), "maze_dims must be an int, got True"),
-        (dict(max_steps_in_episode=0), "max_steps_in_episode must be at least 1"),
+        (dict(episode_length=1), "episode_length must be at least 2"),
     ],
 )
 @pytest.mark.parametrize("family", [LabyrinthEscape, LabyrinthExplore])
 def test_rejects_bad_parameters(family, kwargs, match):
     with pytest.raises(ValueError, match=match):
         family(**kwargs)
+
+
+@pytest.mark.parametrize("family", [LabyrinthEscape, LabyrinthExplore])
+def test_centred_view_option(family):
+    """`centred_view=True` centres the view on the agent everywhere (squares
+    beyond the grid are walls); by default it is POPGym's, which differs only on
+    the first row and column."""
+    default, centred = family(maze_dims=(4, 4)), family(centred_view=True)
+    assert centred.centred_view and not default.centred_view
+    centred = family(maze_dims=(4, 4), centred_view=True)
+    # Square types 0..3 in a pattern that tells every square apart by position.
+    grid = (np.arange(25).reshape(5, 5) * 7 % 4).astype(np.int8)
+    padded = np.pad(grid, 1, constant_values=WALL)
+    for row in range(5):
+        for col in range(5):
+            state = default._maze(jax.random.key(0), open_end=False)
+            state = eqx.tree_at(
+                lambda s: (s.grid, s.position),
+                state,
+                (jnp.asarray(grid), jnp.array([row, col], dtype=jnp.int32)),
+            )
+            around = padded[row : row + 3, col : col + 3]
+            crop = np.pad(
+                grid[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2],
+                [(0, 3), (0, 3)],
+                constant_values=WALL,
+            )[:3, :3]
+            for env, view in [(centred, around), (default, crop)]:
+                obs = np.asarray(env._observation(state))
+                np.testing.assert_array_equal(obs[:36], np.eye(4)[view.ravel()].ravel())
+            assert (row == 0 or col == 0) == (not np.array_equal(around, crop))
+
+
+@pytest.mark.parametrize("family", [LabyrinthEscape, LabyrinthExplore])
+def test_rejects_a_centred_view_that_is_not_a_bool(family):
+    # A TypeError naming the argument (ours, or the type checker's under test).
+    with pytest.raises(TypeError, match="centred_view"):
+        family(centred_view=1)

@@ -154,21 +154,31 @@ class _Labyrinth(environment.Environment[LabyrinthState, Any]):
     """What POPGym's maze tasks share: the maze, the moves and the observation."""
 
     maze_dims: tuple[int, int]
-    max_steps_in_episode: int
+    episode_length: int
+    centred_view: bool
 
     def __init__(
         self,
         *,
         maze_dims: Sequence[int] = (10, 10),
-        max_steps_in_episode: int = 1024,
+        episode_length: int = 1024,
+        centred_view: bool = False,
     ):
         """**Arguments:**
 
         - `maze_dims`: the maze's `(height, width)` without its outer wall, both
             even and at least 2; the grid has one more square each way. POPGym's
             Easy/Medium/Hard use `(10, 10)`, `(14, 14)` and `(18, 18)`.
-        - `max_steps_in_episode`: the time limit, which also sets the step penalty
-            (POPGym uses 1024 in every preset).
+        - `episode_length`: POPGym's `episode_length` (1024 in every preset): each
+            step costs `1 / episode_length`, and an episode is truncated after
+            `episode_length - 1` steps (POPGym's count; `max_steps_in_episode`).
+            At least 2.
+        - `centred_view`: `False` (the default) observes the 3x3 view as POPGym
+            does, cropped at the grid's top and left edges and padded with walls at
+            the bottom and right, so that on the first row or column the agent is
+            not at its centre; `True` always centres it on the agent (squares
+            beyond the grid are walls), which **differs from POPGym 1.0.7** on the
+            first row and column (the start, on the north or west wall).
         """
         super().__init__()
         if isinstance(maze_dims, (str, bytes)) or not isinstance(maze_dims, Sequence):
@@ -180,13 +190,20 @@ class _Labyrinth(environment.Environment[LabyrinthState, Any]):
             raise ValueError(
                 f"maze_dims must be even and at least 2, got {tuple(maze_dims)}."
             )
-        max_steps = _as_int("max_steps_in_episode", max_steps_in_episode)
-        if max_steps < 1:
-            raise ValueError(
-                f"max_steps_in_episode must be at least 1, got {max_steps}."
-            )
+        length = _as_int("episode_length", episode_length)
+        if length < 2:
+            raise ValueError(f"episode_length must be at least 2, got {length}.")
+        if not isinstance(centred_view, bool):
+            raise TypeError(f"centred_view must be a bool, got {centred_view!r}.")
         self.maze_dims = (dims[0], dims[1])
-        self.max_steps_in_episode = max_steps
+        self.episode_length = length
+        self.centred_view = centred_view
+
+    @property
+    def max_steps_in_episode(self) -> int:
+        """The time limit, `episode_length - 1` steps: POPGym truncates when its
+        step counter reaches `episode_length - 1`."""
+        return self.episode_length - 1
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -226,6 +243,16 @@ class _Labyrinth(environment.Environment[LabyrinthState, Any]):
         view = jax.lax.dynamic_slice(
             padded, (state.position[0], state.position[1]), (3, 3)
         )
+        if not self.centred_view:
+            # POPGym slices `[max(i - 1, 0), i + 2)` on each axis and pads the
+            # slice with walls at its end: on the first row (column) the view
+            # starts at the agent's row (column), and its last row (column) is a
+            # wall.
+            wall = jnp.int8(WALL)
+            up = jnp.concatenate([view[1:], jnp.full((1, 3), wall)], axis=0)
+            view = jnp.where(state.position[0] == 0, up, view)
+            left = jnp.concatenate([view[:, 1:], jnp.full((3, 1), wall)], axis=1)
+            view = jnp.where(state.position[1] == 0, left, view)
         return jnp.concatenate(
             [
                 jax.nn.one_hot(view.ravel(), _NUM_TYPES, dtype=jnp.float32).ravel(),
@@ -255,8 +282,8 @@ class _Labyrinth(environment.Environment[LabyrinthState, Any]):
         return state, new
 
     def is_truncated(self, state: LabyrinthState, params: Any) -> Bool[Array, ""]:
-        """Whether `max_steps_in_episode` steps have been taken and the task is not
-        over."""
+        """Whether `max_steps_in_episode = episode_length - 1` steps have been taken
+        and the task is not over."""
         del params
         over = self.is_terminated(state, None)
         return (state.time >= self.max_steps_in_episode) & ~over
@@ -282,7 +309,7 @@ class _Labyrinth(environment.Environment[LabyrinthState, Any]):
                 "position": spaces.Box(0, max(height, width) - 1, (2,), jnp.int32),
                 "explored": spaces.Box(0, 1, (height, width), jnp.bool_),
                 "last_action": spaces.Discrete(_NUM_MOVES + 1),
-                "time": spaces.Discrete(self.max_steps_in_episode + 1),
+                "time": spaces.Discrete(self.episode_length),
             }
         )
 
@@ -296,17 +323,26 @@ _COMMON_DOC = """
     generator, which runs a fixed `maze_dims[0] * maze_dims[1] / 4 - 1` loop steps
     at every reset (so it dominates the cost of a step under auto-reset).
 
-    **Observation.** `Float[Array, "41"]`: the 3x3 squares centred on the agent, row
-    by row, each one-hot over `[free, wall, start, goal]` (squares beyond the grid
-    are walls), then the previous move one-hot over `[left, right, up, down,
-    none]` (`none` at reset). **Actions.** `Discrete(4)`: left, right, up, down; a
+    **Observation.** `Float[Array, "41"]`: the 3x3 squares around the agent, row by
+    row, each one-hot over `[free, wall, start, goal]`, then the previous move
+    one-hot over `[left, right, up, down, none]` (`none` at reset). As POPGym's
+    `MazeEnv` draws it, the view is the squares `[max(i - 1, 0), i + 2)` of the
+    agent's row `i` and likewise of its column, padded with walls at the bottom and
+    right to 3x3: centred on the agent, except on the first row or column (the
+    start on the north or west wall), where it starts at the agent's row or column.
+    `centred_view=True` always centres it (squares beyond the grid are walls),
+    which differs from POPGym. (On a maze that is not square, which no preset is,
+    POPGym 1.0.7 bounds the view's rows by the grid's width and its columns by its
+    height, which blanks squares near the far edges; that slip is not reproduced.)
+    **Actions.** `Discrete(4)`: left, right, up, down; a
     move into a wall leaves the agent in place.
 
-    Differences from POPGym's `MazeEnv`: POPGym's view crops the grid at its top
-    and left edges and pads at the bottom and right, so it is off centre on the
-    first row or column (where the start can be); here it is always centred.
-    POPGym's episodes are truncated after `max_steps_in_episode - 1` steps; here
-    after `max_steps_in_episode`.
+    **Time limit.** As POPGym's, an episode is truncated after `episode_length - 1`
+    steps (`max_steps_in_episode`, 1023 in every preset), each costing
+    `1 / episode_length`.
+
+    **Arguments:** `maze_dims`, `episode_length` and `centred_view`, keyword only
+    (see `__init__`).
 """
 
 
@@ -314,12 +350,12 @@ class LabyrinthEscape(_Labyrinth):
     """POPGym's Labyrinth Escape: find the exit of a maze seen one square around.
 
     The exit (the goal) is an opening in the outer wall opposite the start. Each
-    step costs `1 / max_steps_in_episode`, and reaching the goal is worth `+1` and
-    ends the episode (a termination); otherwise it is truncated after
-    `max_steps_in_episode` steps with return `-1`. Escaping after `t` steps returns
-    `1 - t / max_steps_in_episode`, so the return lies in `[-1, 1)`, and the best
-    is `1 - d / max_steps_in_episode` for `d` the length of the shortest path. The
-    agent must remember where it has been to avoid searching dead ends twice.
+    step costs `1 / L` for `L = episode_length`, and reaching the goal is worth
+    `+1` and ends the episode (a termination); otherwise it is truncated after
+    `L - 1` steps with return `-(L - 1) / L` (`-1023 / 1024` in the presets).
+    Escaping after `t` steps returns `1 - t / L`, so the return lies in `(-1, 1)`,
+    and the best is `1 - d / L` for `d` the length of the shortest path. The agent
+    must remember where it has been to avoid searching dead ends twice.
     """
 
     __doc__ = (__doc__ or "") + _COMMON_DOC
@@ -349,7 +385,7 @@ class LabyrinthEscape(_Labyrinth):
         del key, params
         state, _ = self._move(state, action)
         escaped = self.is_terminated(state, None)
-        reward = jnp.where(escaped, 1.0, 0.0) - 1.0 / self.max_steps_in_episode
+        reward = jnp.where(escaped, 1.0, 0.0) - 1.0 / self.episode_length
         return (
             self._observation(state),
             state,
@@ -371,13 +407,12 @@ class LabyrinthExplore(_Labyrinth):
     The maze has no exit. Stepping onto a square not visited before is rewarded
     `1 / F`, for `F = maze_dims[0] * maze_dims[1] / 2 - 1` the number of free
     squares other than the start (POPGym counts them at reset; in a complete maze
-    there are always this many), and any other step costs
-    `1 / max_steps_in_episode` (a move into a wall too). Visiting every square ends
-    the episode (a termination); it is truncated after `max_steps_in_episode`
-    steps. The return lies in `[-1, 1]`; in a maze where the farthest square is
-    `D` steps from the start, the best is `1 - (F - D) / max_steps_in_episode`
-    (every corridor but the last is walked back). The agent must remember which
-    parts of the maze it has explored.
+    there are always this many), and any other step costs `1 / L` for
+    `L = episode_length` (a move into a wall too). Visiting every square ends the
+    episode (a termination); it is truncated after `L - 1` steps. The return lies
+    in `(-1, 1]`; in a maze where the farthest square is `D` steps from the start,
+    the best is `1 - (F - D) / L` (every corridor but the last is walked back).
+    The agent must remember which parts of the maze it has explored.
     """
 
     __doc__ = (__doc__ or "") + _COMMON_DOC
@@ -412,9 +447,9 @@ class LabyrinthExplore(_Labyrinth):
         """Moves, rewarded for a new square and charged otherwise."""
         del key, params
         state, new = self._move(state, action)
-        reward = jnp.where(
-            new, 1.0 / self.num_free, -1.0 / self.max_steps_in_episode
-        ).astype(jnp.float32)
+        reward = jnp.where(new, 1.0 / self.num_free, -1.0 / self.episode_length).astype(
+            jnp.float32
+        )
         return (
             self._observation(state),
             state,
@@ -431,44 +466,44 @@ class LabyrinthExplore(_Labyrinth):
 
 
 class LabyrinthEscapeEasy(LabyrinthEscape):
-    """POPGym's Labyrinth Escape Easy: a 10x10 maze (11x11 squares), 1024 steps."""
+    """POPGym's Labyrinth Escape Easy: a 10x10 maze (11x11 squares), 1023 steps."""
 
     def __init__(self):
-        super().__init__(maze_dims=(10, 10), max_steps_in_episode=1024)
+        super().__init__(maze_dims=(10, 10), episode_length=1024)
 
 
 class LabyrinthEscapeMedium(LabyrinthEscape):
-    """POPGym's Labyrinth Escape Medium: a 14x14 maze (15x15 squares), 1024
+    """POPGym's Labyrinth Escape Medium: a 14x14 maze (15x15 squares), 1023
     steps."""
 
     def __init__(self):
-        super().__init__(maze_dims=(14, 14), max_steps_in_episode=1024)
+        super().__init__(maze_dims=(14, 14), episode_length=1024)
 
 
 class LabyrinthEscapeHard(LabyrinthEscape):
-    """POPGym's Labyrinth Escape Hard: an 18x18 maze (19x19 squares), 1024 steps."""
+    """POPGym's Labyrinth Escape Hard: an 18x18 maze (19x19 squares), 1023 steps."""
 
     def __init__(self):
-        super().__init__(maze_dims=(18, 18), max_steps_in_episode=1024)
+        super().__init__(maze_dims=(18, 18), episode_length=1024)
 
 
 class LabyrinthExploreEasy(LabyrinthExplore):
-    """POPGym's Labyrinth Explore Easy: a 10x10 maze (11x11 squares), 1024 steps."""
+    """POPGym's Labyrinth Explore Easy: a 10x10 maze (11x11 squares), 1023 steps."""
 
     def __init__(self):
-        super().__init__(maze_dims=(10, 10), max_steps_in_episode=1024)
+        super().__init__(maze_dims=(10, 10), episode_length=1024)
 
 
 class LabyrinthExploreMedium(LabyrinthExplore):
-    """POPGym's Labyrinth Explore Medium: a 14x14 maze (15x15 squares), 1024
+    """POPGym's Labyrinth Explore Medium: a 14x14 maze (15x15 squares), 1023
     steps."""
 
     def __init__(self):
-        super().__init__(maze_dims=(14, 14), max_steps_in_episode=1024)
+        super().__init__(maze_dims=(14, 14), episode_length=1024)
 
 
 class LabyrinthExploreHard(LabyrinthExplore):
-    """POPGym's Labyrinth Explore Hard: an 18x18 maze (19x19 squares), 1024 steps."""
+    """POPGym's Labyrinth Explore Hard: an 18x18 maze (19x19 squares), 1023 steps."""
 
     def __init__(self):
-        super().__init__(maze_dims=(18, 18), max_steps_in_episode=1024)
+        super().__init__(maze_dims=(18, 18), episode_length=1024)
