@@ -1,5 +1,3 @@
-import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +9,8 @@ from gymnax.environments import spaces
 from gymnax.environments.environment import Environment
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 
-from ._spaces import flat_bounds, flat_box, float32_box, map_boxes
+from ._arguments import check_fill, check_probability, fill_where, mask_indices
+from ._spaces import flat_bounds, flat_box, float32_box, widen_boxes
 from ._wrapper import AbstractObservationWrapper
 
 
@@ -62,38 +61,7 @@ class MaskObservation(AbstractObservationWrapper):
     ):
         super().__init__(env)
         low, _ = flat_box(env.observation_space(env.default_params), "env")
-        n = low.shape[0]
-        array = np.asarray(mask)
-        if array.ndim != 1:
-            raise ValueError(
-                f"mask must be a 1-D boolean mask or sequence of indices, got shape "
-                f"{array.shape}."
-            )
-        if array.dtype == np.bool_:
-            if array.shape[0] != n:
-                raise ValueError(
-                    f"mask is a boolean mask of length {array.shape[0]}, but the "
-                    f"observations have {n} entries; expected length {n}."
-                )
-            indices = tuple(int(i) for i in np.flatnonzero(array))
-        elif array.size == 0 or np.issubdtype(array.dtype, np.integer):
-            indices = tuple(operator.index(i) for i in array.tolist())
-            bad = [i for i in indices if not 0 <= i < n]
-            if bad:
-                raise ValueError(
-                    f"mask must hold indices in [0, {n}) (the observations have {n} "
-                    f"entries), got {bad}."
-                )
-            if len(set(indices)) != len(indices):
-                raise ValueError(f"mask must hold distinct indices, got {indices}.")
-        else:
-            raise ValueError(
-                "mask must be a boolean mask or a sequence of integer indices, got "
-                f"dtype {array.dtype}."
-            )
-        if not indices:
-            raise ValueError("mask must keep at least one entry, got none.")
-        self.indices = indices
+        self.indices = mask_indices(mask, low.shape[0])
 
     def observation_space(self, params: Any = None) -> spaces.Box:
         space = self.env.observation_space(params)
@@ -156,22 +124,11 @@ class FlickerObservation(AbstractObservationWrapper):
 
     def __init__(self, env: Environment, probability: float, fill: float = 0.0):
         super().__init__(env)
-        probability = float(probability)
-        if not 0.0 <= probability <= 1.0:
-            raise ValueError(f"probability must be in [0, 1], got {probability}.")
-        fill = float(fill)
-        if math.isnan(fill):
-            raise ValueError("fill must be a number, got nan.")
-        self.probability = probability
-        self.fill = fill
+        self.probability = check_probability(probability)
+        self.fill = check_fill(fill)
 
     def observation_space(self, params: Any = None) -> Any:
-        def widen(box: spaces.Box) -> spaces.Box:
-            low = np.minimum(np.asarray(box.low), self.fill).astype(box.dtype)
-            high = np.maximum(np.asarray(box.high), self.fill).astype(box.dtype)
-            return spaces.Box(low, high, box.shape, box.dtype)
-
-        return map_boxes(self.env.observation_space(params), widen)
+        return widen_boxes(self.env.observation_space(params), self.fill)
 
     def observation(
         self, key: PRNGKeyArray, obs: PyTree, state: PyTree, first: Bool[Array, ""]
@@ -179,9 +136,7 @@ class FlickerObservation(AbstractObservationWrapper):
         del state
         key = jax.random.fold_in(key, _FLICKER_SALT)
         hide = jax.random.bernoulli(key, self.probability) & ~first
-        return jax.tree.map(
-            lambda x: jnp.where(hide, jnp.full_like(x, self.fill), x), obs
-        )
+        return fill_where(hide, obs, self.fill)
 
 
 class FlattenObservation(AbstractObservationWrapper):

@@ -38,6 +38,18 @@ def map_boxes(space: Any, fn: Callable[[spaces.Box], Any]) -> Any:
     return space
 
 
+def widen_boxes(space: Any, fill: float) -> Any:
+    """`space` with every `Box`'s bounds widened to contain `fill` (for wrappers
+    that show `fill` in place of an observation)."""
+
+    def widen(box: spaces.Box) -> spaces.Box:
+        low = np.minimum(np.asarray(box.low), fill).astype(box.dtype)
+        high = np.maximum(np.asarray(box.high), fill).astype(box.dtype)
+        return spaces.Box(low, high, box.shape, box.dtype)
+
+    return map_boxes(space, widen)
+
+
 def flat_box(space: Any, argument: str) -> tuple[np.ndarray, np.ndarray]:
     """The bounds of a `Box` of shape `(n,)`; `ValueError` naming `argument`
     otherwise."""
