@@ -8,7 +8,8 @@ from gymnax.environments.environment import Environment
 from memrl_eqx.envs import list_envs, make, popgym
 
 
-# POPGym's 15 memory tasks (the paper's names), each a family and three presets.
+# POPGym's 15 memory tasks (the paper's names) and the package's Velocity Only
+# CartPole, each a family and three presets.
 POPGYM_FAMILIES = [
     "RepeatFirst",
     "RepeatPrevious",
@@ -21,6 +22,7 @@ POPGYM_FAMILIES = [
     "Battleship",
     "StatelessCartPole",
     "NoisyStatelessCartPole",
+    "VelocityOnlyCartPole",
     "StatelessPendulum",
     "NoisyStatelessPendulum",
     "LabyrinthEscape",
@@ -107,7 +109,7 @@ def test_unknown_name_suggests_close_matches():
         make("popgym::RepeatPreviousEsay")
     message = str(info.value)
     assert "Unknown environment 'RepeatPreviousEsay' in namespace 'popgym'" in message
-    assert "which has 60 ids" in message
+    assert f"which has {len(POPGYM_NAMES)} ids" in message
     assert "Did you mean 'popgym::RepeatPreviousEasy'" in message
 
     # Case is ignored when matching, not when reporting.

@@ -1,8 +1,9 @@
 """A native JAX re-implementation of POPGym's memory tasks.
 
 Morad et al., "POPGym: Benchmarking Partially Observable Reinforcement Learning",
-ICLR 2023. Every task is a gymnax `Environment`, in Easy, Medium and Hard presets
-with POPGym's reward scaling; `memrl_eqx.envs.make` builds them from ids
+ICLR 2023, as its package (`popgym` 1.0.7) implements them. Every task is a gymnax
+`Environment`, in Easy, Medium and Hard presets with POPGym's reward scaling;
+`memrl_eqx.envs.make` builds them from ids
 `"popgym::<Name>"`, e.g. `"popgym::RepeatPreviousEasy"`, and the family names
 (`"popgym::RepeatPrevious"`) take the task parameters as keyword arguments.
 """
@@ -105,6 +106,12 @@ from ._stateless_pendulum import (
     StatelessPendulumHard as StatelessPendulumHard,
     StatelessPendulumMedium as StatelessPendulumMedium,
 )
+from ._velocity_only_cartpole import (
+    VelocityOnlyCartPole as VelocityOnlyCartPole,
+    VelocityOnlyCartPoleEasy as VelocityOnlyCartPoleEasy,
+    VelocityOnlyCartPoleHard as VelocityOnlyCartPoleHard,
+    VelocityOnlyCartPoleMedium as VelocityOnlyCartPoleMedium,
+)
 
 
 # The tasks `make("popgym::<name>", **kwargs)` builds, by name. The family names
@@ -156,6 +163,10 @@ _registry: dict[str, type[Environment]] = {
         NoisyStatelessCartPoleEasy,
         NoisyStatelessCartPoleMedium,
         NoisyStatelessCartPoleHard,
+        VelocityOnlyCartPole,
+        VelocityOnlyCartPoleEasy,
+        VelocityOnlyCartPoleMedium,
+        VelocityOnlyCartPoleHard,
         StatelessPendulum,
         StatelessPendulumEasy,
         StatelessPendulumMedium,
