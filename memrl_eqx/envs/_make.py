@@ -19,12 +19,16 @@ class _Namespace:
     lists the names it knows, or is `None` where the backend cannot list them
     (its own error then names a bad id). Both import the backend lazily: an
     optional backend is needed only when one of its ids is used, and where its
-    package `module` is missing, `make` says which extra installs it."""
+    package `module` is missing, `make` says which extra installs it.
+    `aliases` maps another library's ids to this library's own, `make` builds
+    the one an id maps to, and any other id is an error naming the ids there
+    are."""
 
     make: Callable[..., Any]
     names: Callable[[], Sequence[str]] | None = None
     module: str | None = None
     extra: str | None = None
+    aliases: dict[str, str] | None = None
 
 
 def _gymnax_names() -> Sequence[str]:
@@ -67,6 +71,38 @@ def _popgym_make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     return env, env.default_params
 
 
+# The POPGym ports of popjaxrl (the seed's `popjaxrl::`) and popjym (the Flax
+# original's `popjym::`) register the same 40 ids: 13 POPGym tasks in Easy, Medium
+# and Hard, which are ours under these names, and NoisyStatelessMetaCartPole,
+# which has no counterpart here.
+_POPGYM_PORT_TASKS = {
+    **{
+        task: task
+        for task in (
+            "Autoencode",
+            "Battleship",
+            "Concentration",
+            "CountRecall",
+            "HigherLower",
+            "NoisyStatelessCartPole",
+            "NoisyStatelessPendulum",
+            "RepeatFirst",
+            "RepeatPrevious",
+            "StatelessCartPole",
+            "StatelessPendulum",
+        )
+    },
+    "Minesweeper": "MineSweeper",
+    "MultiArmedBandit": "MultiarmedBandit",
+}
+POPGYM_PORT_ALIASES = {
+    f"{theirs}{level}": f"{ours}{level}"
+    for theirs, ours in _POPGYM_PORT_TASKS.items()
+    for level in ("Easy", "Medium", "Hard")
+}
+"""`popjaxrl::` and `popjym::` ids and the `popgym::` tasks they resolve to."""
+
+
 def _adapter(module: str, make: str, names: str | None = None) -> tuple:
     """`make` and `names` from `memrl_eqx.envs.adapters.<module>`, imported on
     first use; `make` returns the adapter and its default params."""
@@ -95,6 +131,8 @@ def _backend(
 _NAMESPACES: dict[str, _Namespace] = {
     "gymnax": _Namespace(make=_gymnax_make, names=_gymnax_names),
     "popgym": _Namespace(make=_popgym_make, names=_popgym_names),
+    "popjaxrl": _Namespace(make=_popgym_make, aliases=POPGYM_PORT_ALIASES),
+    "popjym": _Namespace(make=_popgym_make, aliases=POPGYM_PORT_ALIASES),
     "brax": _backend("brax", "brax", "_brax", "make_brax", "brax_names"),
     "mujoco": _backend(
         "mujoco_playground", "mujoco", "_brax", "make_mujoco", "mujoco_names"
@@ -128,6 +166,16 @@ def _check_installed(namespace: str, entry: _Namespace) -> None:
         )
 
 
+def _valid_namespaces() -> str:
+    """The namespaces, for error messages: the backends', then the aliases."""
+    own = [ns for ns, entry in _NAMESPACES.items() if entry.aliases is None]
+    aliases = [ns for ns, entry in _NAMESPACES.items() if entry.aliases is not None]
+    return (
+        f"{', '.join(own)}. {' and '.join(aliases)} take those POPGym ports' ids "
+        "for popgym's tasks"
+    )
+
+
 def _get_namespace(namespace: str, env_id: str | None = None) -> _Namespace:
     try:
         return _NAMESPACES[namespace]
@@ -135,7 +183,7 @@ def _get_namespace(namespace: str, env_id: str | None = None) -> _Namespace:
         where = "" if env_id is None else f" in {env_id!r}"
         raise ValueError(
             f"Unknown environment namespace {namespace!r}{where}. Valid namespaces "
-            f"are: {', '.join(_NAMESPACES)}."
+            f"are: {_valid_namespaces()}."
         ) from None
 
 
@@ -150,6 +198,8 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
         `brax::`, `mujoco::` (MuJoCo Playground), `craftax::`, `navix::`, `gxm::`
         (gxm's own `"Library/Name"` ids), `popgym_arcade::`, `xminigrid::`,
         `jaxmarl::` (multi-agent: every quantity gets a leading agent axis).
+        `popjaxrl::` and `popjym::` (the ids of those POPGym ports, e.g.
+        `"popjym::MinesweeperEasy"`) build the same task of `popgym::`.
         Each backend is an extra, `pip install 'memrl_eqx[brax]'` and so on.
         `list_envs()` lists the ids of the installed backends.
     - `**kwargs`: passed to the environment's constructor, e.g.
@@ -191,10 +241,19 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
         raise ValueError(
             f"Environment id {env_id!r} has no namespace. Expected "
             f"'namespace{_SEPARATOR}name', e.g. {_EXAMPLE}; valid namespaces are: "
-            f"{', '.join(_NAMESPACES)}."
+            f"{_valid_namespaces()}."
         )
     entry = _get_namespace(namespace, env_id)
     _check_installed(namespace, entry)
+    if entry.aliases is not None:
+        if name not in entry.aliases:
+            raise ValueError(
+                f"{env_id!r} has no counterpart in memrl_eqx: {namespace}{_SEPARATOR} "
+                "ids resolve to the native POPGym tasks, and the ids with one are "
+                f"{', '.join(entry.aliases)} (or use 'popgym{_SEPARATOR}<task>' "
+                "directly; memrl_eqx.envs.list_envs('popgym') lists them)."
+            )
+        return entry.make(entry.aliases[name], **kwargs)
     names = None if entry.names is None else list(entry.names())
     if names is not None and name not in names:
         # Match case-insensitively, then report the names as spelled.
@@ -220,7 +279,8 @@ def list_envs(namespace: str | None = None) -> list[str]:
 
     **Arguments:** `namespace`, e.g. `"gymnax"` or `"popgym"`; by default every
     namespace whose backend is installed and can list its environments (`gxm`
-    cannot).
+    cannot), less `popjaxrl` and `popjym`, whose ids are other names of
+    `popgym`'s.
 
     **Returns:** the ids, e.g. `"popgym::RepeatPreviousEasy"`.
 
@@ -232,13 +292,14 @@ def list_envs(namespace: str | None = None) -> list[str]:
         namespaces = [
             ns
             for ns, entry in _NAMESPACES.items()
-            if entry.names is not None
+            if entry.aliases is None
+            and entry.names is not None
             and (entry.module is None or importlib.util.find_spec(entry.module))
         ]
     else:
         entry = _get_namespace(namespace)
         _check_installed(namespace, entry)
-        if entry.names is None:
+        if entry.names is None and entry.aliases is None:
             raise ValueError(
                 f"The {namespace!r} backend cannot list its environments; see its "
                 "documentation for the ids it accepts."
@@ -247,5 +308,9 @@ def list_envs(namespace: str | None = None) -> list[str]:
     return [
         f"{ns}{_SEPARATOR}{name}"
         for ns in namespaces
-        for name in _NAMESPACES[ns].names()
+        for name in (
+            _NAMESPACES[ns].aliases
+            if _NAMESPACES[ns].aliases is not None
+            else _NAMESPACES[ns].names()
+        )
     ]
