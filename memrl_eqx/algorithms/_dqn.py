@@ -17,6 +17,7 @@ from .._sharding import constrain_batch, sharded_training
 from ..buffers import ReplayState, SequenceReplay
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network
+from ._checks import check_networks
 from ._evaluate import evaluate_policy
 from ._exploration import epsilon_greedy, linear_schedule
 from ._offpolicy import (
@@ -223,6 +224,7 @@ class DQN(eqx.Module):
                 "DQN: the environment's action space must be discrete; got "
                 f"{type(env.action_space(env_params)).__name__}."
             )
+        check_networks("DQN", env, env_params, q_network=(q_network, "q"))
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)
         self.config = config

@@ -18,6 +18,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 from .._sharding import constrain_batch, sharded_training
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
+from ._checks import check_networks
 from ._evaluate import evaluate_policy
 from ._returns import gae
 from ._rollout import (
@@ -239,6 +240,8 @@ class PPO(eqx.Module):
                 f"got {type(space).__name__} with shape "
                 f"{getattr(space, 'shape', None)}."
             )
+        networks = dict(actor=(actor, "policy"), critic=(critic, "value"))
+        check_networks("PPO", env, env_params, **networks)
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)
         self.config = config

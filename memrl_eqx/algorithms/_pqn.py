@@ -18,6 +18,7 @@ from .._sharding import constrain_batch, sharded_training
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
 from ..nn.heads import DiscreteQNetwork
+from ._checks import check_networks
 from ._evaluate import evaluate_policy
 from ._exploration import epsilon_greedy, linear_schedule
 from ._returns import lambda_returns
@@ -202,6 +203,7 @@ class PQN(eqx.Module):
                 "PQN: `env` must have a discrete action space; got "
                 f"{type(env.action_space(env_params)).__name__}."
             )
+        check_networks("PQN", env, env_params, q_network=(q_network, "q"))
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)
         self.config = config

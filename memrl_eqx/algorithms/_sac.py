@@ -22,6 +22,7 @@ from ..buffers import ReplayState, SequenceReplay
 from ..envs import EpisodeStatistics
 from ..nn import auxiliary_loss, clear_auxiliary, Network, Timestep
 from ..nn.heads import SquashedGaussian, TwinContinuousQNetwork
+from ._checks import check_networks
 from ._evaluate import evaluate_policy
 from ._offpolicy import (
     Acting,
@@ -648,6 +649,8 @@ class SAC(AbstractSoftActorCritic):
                     f"{net.head.action_dim}, but the environment's actions have "
                     f"{action_dim} dimensions."
                 )
+        networks = dict(actor=(actor, "policy"), critic=(critic, "twin_q"))
+        check_networks("SAC", env, env_params, **networks)
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)
         self.config = config

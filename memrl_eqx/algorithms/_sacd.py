@@ -17,6 +17,7 @@ from ..envs import EpisodeStatistics
 from ..nn import Network, Timestep
 from ..nn.heads import Categorical
 from ..nn.heads._q import TwinDiscreteQNetwork
+from ._checks import check_networks
 from ._rollout import add_time_axis
 from ._sac import _check_config, _Terms, AbstractSoftActorCritic, ScalarLike
 
@@ -163,6 +164,8 @@ class SACD(AbstractSoftActorCritic):
                     f"{net.head.action_dim}, but the environment has {num_actions} "
                     "actions."
                 )
+        networks = dict(actor=(actor, "policy"), critic=(critic, "twin_q"))
+        check_networks("SACD", env, env_params, **networks)
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)
         self.config = config
