@@ -22,6 +22,7 @@ from .helpers import python_blocks, run_program
 PACKAGES = [
     "memrl_eqx",
     "memrl_eqx.algorithms",
+    "memrl_eqx.bench",
     "memrl_eqx.buffers",
     "memrl_eqx.cli",
     "memrl_eqx.envs",

@@ -40,6 +40,7 @@ def test_site_builds_strict(site):
         ("api/algorithms", ["PPOConfig", "DQN", "PQN", "SAC", "gae"]),
         ("api/envs", ["make", "RepeatPrevious", "BraxAdapter"]),
         ("api/memrl_eqx", ["actor_critic", "save_checkpoint", "shard"]),
+        ("api/bench", ["popgym", "mmer", "published_mmer", "PUBLISHED"]),
     ],
 )
 def test_api_reference_documents_the_public_names(site, page, names):
