@@ -1,6 +1,7 @@
 """Training algorithms: pure, jitted, vmappable over seeds."""
 
 from ._dqn import DQN as DQN, DQNConfig as DQNConfig, DQNState as DQNState
+from ._dqn_presets import DRQN as DRQN, R2D2 as R2D2
 from ._evaluate import evaluate_policy as evaluate_policy
 from ._exploration import (
     epsilon_greedy as epsilon_greedy,
