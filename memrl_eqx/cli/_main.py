@@ -2,39 +2,32 @@
 
 `memrl-eqx train` with no options trains PPO with a GRU torso on POPGym's
 RepeatPreviousEasy (a task a memoryless agent cannot solve) into a new run
-directory under `runs/` (see `_run.py` for what it holds).
+directory under `runs/` (see `_run.py` for what it holds). The command line is
+parsed and checked before JAX is imported, so `--help` and a bad option answer
+at once.
 """
 
 import argparse
+import contextlib
 import datetime
-import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from . import _run
+from . import _options as O, _run
 
 
-ALGORITHMS = ("ppo", "dqn", "r2d2", "pqn", "sac", "sacd")
-CONTINUOUS = ("sac",)  # algorithms for continuous actions; ppo takes both kinds
-LOGGERS = ("console", "dashboard", "wandb", "neptune")
-_LOGGER_PACKAGES = {"dashboard": "rich", "wandb": "wandb", "neptune": "neptune"}
-DEFAULT_ENV = "popgym::RepeatPreviousEasy"
-DEFAULTS = dict(
-    algorithm="ppo",
-    env=DEFAULT_ENV,
-    torso="gru",
-    total_steps=1_000_000,
-    seed=0,
-    features=64,
-    num_envs=32,
-    learning_rate=3e-4,
-    log_every=32_768,
-    checkpoint_every=262_144,
-    eval_episodes=64,
-    loggers=[],
-)
-"""The defaults of the run options of `memrl-eqx train`."""
+_TRAIN_EPILOG = """\
+configuration: every field of the algorithm's config class (PPOConfig, DQNConfig,
+DQNConfig.r2d2(), PQNConfig, SACConfig, SACDConfig) is set with --set FIELD=VALUE
+and the optimiser with --set optimizer.FIELD=VALUE (kind, learning_rate,
+max_grad_norm, eps, weight_decay, schedule, decay_steps); --config FILE.toml reads
+the options as top-level keys and [config] and [optimizer] tables (or a run's
+config.json); the command line wins over the file. The config classes' defaults
+are used as they are; what the command line chooses itself is the network
+(`features` wide, PQN's with layer norm) and the optimiser: ppo adam(3e-4,
+eps=1e-5) clipped at 0.5, dqn/r2d2 adam(3e-4) clipped at 1.0, pqn radam(3e-4)
+clipped at 10, sac/sacd adam(3e-4) (docs/running.md has the details)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,69 +49,100 @@ def _positive_int(text: str) -> int:
 
 def _logger_list(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    for name in names:
-        if name not in LOGGERS:
-            raise argparse.ArgumentTypeError(
-                f"unknown logger {name!r}; choose from {', '.join(LOGGERS)}"
-            )
-        package = _LOGGER_PACKAGES.get(name)
-        if package and importlib.util.find_spec(package) is None:
-            raise argparse.ArgumentTypeError(
-                f"the {name} logger needs {package}, which is not installed: "
-                f"pip install 'memrl_eqx[{name}]'"
-            )
+    try:
+        O.check_loggers(names)
+    except O.OptionError as error:
+        raise argparse.ArgumentTypeError(str(error))
     return names
 
 
-def _parser() -> argparse.ArgumentParser:
-    from .._agents import TORSOS
-
-    parser = _Parser(prog="memrl-eqx", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser
-    )
+def _train_parser(commands) -> argparse.ArgumentParser:
+    d = O.DEFAULTS
     train = commands.add_parser(
         "train",
         help="train an agent (or resume a run)",
-        argument_default=argparse.SUPPRESS,  # so that a resume sees what was given
+        description="Train an agent (or resume a run).",
+        epilog=_TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # so that what was given is known
     )
-    d = DEFAULTS
-    train.add_argument("--algorithm", choices=ALGORITHMS, help="(default ppo)")
-    train.add_argument(
+    add = train.add_argument
+    add(
+        "--config",
+        metavar="FILE",
+        help="a TOML file of options and [config]/[optimizer] tables, or a run's "
+        "config.json (which trains that run again)",
+    )
+    add(
+        "--set",
+        metavar="FIELD=VALUE",
+        action="append",
+        dest="assignments",
+        help="a config field (e.g. gamma=0.95, num_steps=256) or optimizer.FIELD "
+        "(e.g. optimizer.learning_rate=1e-3); repeatable",
+    )
+    add("--algorithm", choices=O.ALGORITHMS, help="(default ppo)")
+    add(
         "--env",
-        help=f"environment id 'namespace::name' (default {DEFAULT_ENV}; "
+        help=f"environment id 'namespace::name' (default {O.DEFAULT_ENV}; "
         "`memrl-eqx envs` lists them)",
     )
-    train.add_argument("--torso", choices=sorted(TORSOS), help="(default gru)")
-    train.add_argument(
+    add("--torso", choices=O.TORSO_NAMES, help="(default gru)")
+    add("--features", type=_positive_int, help="network width (default 64)")
+    add(
         "--total-steps",
         type=_positive_int,
-        help=f"environment steps (default {d['total_steps']:_}); a resumed run may "
-        "raise it to train longer",
+        help=f"environment steps per seed (default {d['total_steps']:_}), rounded "
+        "up to whole updates; a replay method's warm-up comes on top; a resumed run "
+        "may raise it to train longer",
     )
-    train.add_argument("--seed", type=int, help="(default 0)")
-    train.add_argument("--features", type=_positive_int, help="(default 64)")
-    train.add_argument("--num-envs", type=_positive_int, help="(default 32)")
-    train.add_argument("--learning-rate", type=float, help="(default 3e-4)")
-    train.add_argument(
+    add("--seed", type=int, help="the first seed (default 0)")
+    add(
+        "--seeds",
+        type=_positive_int,
+        help="seeds seed, seed+1, ... trained at once, in one vmapped call (default 1)",
+    )
+    add(
+        "--warmup-steps",
+        type=_positive_int,
+        help="steps of random actions filling a replay method's buffer first "
+        "(default: one batch of windows)",
+    )
+    add(
+        "--eval-every",
+        type=_positive_int,
+        help="environment steps between greedy evaluations, logged as eval/return "
+        "(default: only at the end; rounded to whole logs)",
+    )
+    add(
+        "--eval-episodes",
+        type=_positive_int,
+        help="episodes per evaluation and seed (default 64)",
+    )
+    add(
         "--log-every",
         type=_positive_int,
         help=f"environment steps between logs (default {d['log_every']:_}; "
         "rounded to whole updates)",
     )
-    train.add_argument(
+    add(
         "--checkpoint-every",
         type=_positive_int,
         help=f"environment steps between checkpoints (default "
         f"{d['checkpoint_every']:_}; rounded to whole logs; the last state is "
         "always checkpointed, and so is an interrupted run's)",
     )
-    train.add_argument("--eval-episodes", type=_positive_int, help="(default 64)")
-    train.add_argument(
+    add(
         "--loggers",
         type=_logger_list,
-        help="extra loggers, comma-separated: " + ", ".join(LOGGERS) + " (metrics."
+        help="extra loggers, comma-separated: " + ", ".join(O.LOGGERS) + " (metrics."
         "jsonl and TensorBoard events are always written)",
+    )
+    add("--num-envs", type=_positive_int, help="shorthand for --set num_envs=N")
+    add(
+        "--learning-rate",
+        type=float,
+        help="shorthand for --set optimizer.learning_rate=LR (default 3e-4)",
     )
     where = train.add_mutually_exclusive_group()
     where.add_argument(
@@ -129,19 +153,28 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--resume", metavar="RUN_DIR", help="continue RUN_DIR from its checkpoint"
     )
-    train.add_argument(
+    add(
         "--overwrite",
         action="store_true",
         help="replace an existing run directory (only a run directory)",
     )
+    return train
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="memrl-eqx", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
+    _train_parser(commands)
 
     evaluate = commands.add_parser(
-        "evaluate", help="evaluate the checkpointed policy of a run"
+        "evaluate", help="evaluate the checkpointed policies of a run"
     )
     evaluate.add_argument("run", metavar="RUN_DIR")
     evaluate.add_argument("--episodes", type=_positive_int, default=64)
     evaluate.add_argument(
-        "--seed", type=int, default=None, help="(default: the run's evaluation key)"
+        "--seed", type=int, default=None, help="(default: the run's evaluation keys)"
     )
 
     plot = commands.add_parser(
@@ -153,6 +186,12 @@ def _parser() -> argparse.ArgumentParser:
 
     envs = commands.add_parser("envs", help="list environment ids")
     envs.add_argument("namespace", nargs="?", default=None)
+    envs.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also each environment's action kind and observation shape",
+    )
     return parser
 
 
@@ -160,29 +199,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `memrl-eqx` and `python -m memrl_eqx`.
 
     The commands are `train` (a new run, or `--resume` one), `evaluate` (a run's
-    checkpointed policy), `plot` (learning curves of runs) and `envs` (list the
+    checkpointed policies), `plot` (learning curves of runs) and `envs` (list the
     environment ids); `memrl-eqx COMMAND --help` lists each one's options.
 
     **Arguments:** `argv`, the command line without the program's name, e.g.
     `["envs", "popgym"]`; by default `sys.argv[1:]`.
 
-    **Returns:** the exit status, 0 on success. A bad command line, or a run
-    that cannot be started, resumed or read, exits with status 2 and a message
-    (through `argparse`, raising `SystemExit`).
+    **Returns:** the exit status, 0 on success (130 for an interrupted run). A
+    bad command line, or a run that cannot be started, resumed or read, exits
+    with status 2 and a one-line message (raising `SystemExit`).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "envs":
-            from ..envs import list_envs
-
-            try:
-                print("\n".join(list_envs(args.namespace)))
-            except ValueError as error:
-                raise _run.RunError(str(error)) from None
-            return 0
+            return _envs(args.namespace, args.verbose)
         if args.command == "train":
-            return _train(parser, args)
+            return _train(args, argv)
         if args.command == "evaluate":
             from ._evaluate import evaluate
 
@@ -190,50 +224,173 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._plot_runs import plot_runs
 
         return plot_runs(args.runs, output=args.output, key=args.key)
-    except _run.RunError as error:
+    except (_run.RunError, O.OptionError) as error:
         parser.exit(2, f"memrl-eqx {args.command}: error: {error}\n")
 
 
-def _train(parser, args) -> int:
-    from ._build import make_env
-    from ._train import train
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Whatever is written to stdout inside (third-party import chatter, from
+    Python or C) goes to stderr."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor (e.g. captured): Python-level only
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
+
+def _describe(env_id: str) -> str:
+    """`"discrete(n)  obs (shape)"` or why the environment cannot be made."""
+    from ._build import make_env
+
+    try:
+        env, params = make_env(env_id)
+        action = env.action_space(params)
+        obs = env.observation_space(params)
+        if hasattr(action, "n"):
+            kind = f"discrete({action.n})"
+        else:
+            kind = f"continuous{tuple(action.shape)}"
+        shape = getattr(obs, "shape", None)
+        shape = type(obs).__name__ if shape is None else tuple(shape)
+        return f"{kind}  obs {shape}"
+    except Exception as error:  # an id whose backend fails to make it
+        return f"unavailable: {type(error).__name__}: {str(error).splitlines()[0]}"
+
+
+def _envs(namespace: str | None, verbose: bool) -> int:
+    with _stdout_to_stderr():
+        from ..envs import list_envs
+
+        try:
+            ids = list_envs(namespace)
+        except (ValueError, ModuleNotFoundError) as error:
+            raise _run.RunError(str(error)) from None
+        lines = [f"{i}  {_describe(i)}" for i in ids] if verbose else ids
+    print("\n".join(lines))
+    return 0
+
+
+# ------------------------------------------------------------------ train
+def _given(args) -> tuple[dict, list[str], dict]:
+    """The options, assignments and run-directory arguments given."""
     given = vars(args).copy()
     del given["command"]
-    overwrite = given.pop("overwrite", False)
-    logdir, run_dir = given.pop("logdir", "runs"), given.pop("run_dir", None)
-    resume = given.pop("resume", None)
-    if resume is not None:
-        if overwrite:
-            parser.error("--overwrite: a resumed run continues in place")
-        return train({}, run=resume, resume=True, given=given)
-    options = {**DEFAULTS, **given}
-    # A run shorter than a log is logged once, at its end (the config records it,
-    # so a resumed run keeps the same chunks).
-    options["log_every"] = min(options["log_every"], options["total_steps"])
+    place = {
+        key: given.pop(key)
+        for key in ("logdir", "run_dir", "resume", "overwrite", "config")
+        if key in given
+    }
+    assignments = given.pop("assignments", [])
+    return given, assignments, place
+
+
+def _command_line(given: dict, assignments: list[str]) -> dict:
+    """The configuration the command line gives (without the file's)."""
+    out = O.empty()
+    for name, value in given.items():
+        if name == "num_envs":
+            out["config"]["num_envs"] = value
+        elif name == "learning_rate":
+            out["optimizer"]["learning_rate"] = value
+        else:
+            out["options"][name] = value
+    for text in assignments:
+        name, value = O.parse_assignment(text)
+        if name.startswith("optimizer."):
+            out["optimizer"][name.removeprefix("optimizer.")] = value
+        else:
+            out["config"][name] = value
+    return out
+
+
+def _train(args, argv: list[str]) -> int:
+    given, assignments, place = _given(args)
+    cli = _command_line(given, assignments)
+    if "resume" in place:
+        return _resume(place, cli)
+    parts = [O.read_file(place["config"])] if "config" in place else []
+    merged = O.merge(*parts, cli)
+    options = {**O.DEFAULTS, **merged["options"]}
+    O.check_options(options)
+    algorithm = options["algorithm"]
+    fields = O.coerce_config(algorithm, merged["config"])
+    optimizer = O.resolve_optimizer(algorithm, merged["optimizer"])
+
+    # The command line is sound: now JAX, the environment and the networks.
+    from ._build import build_seeds, make_config, make_env, plan
+
     try:
         env, env_params = make_env(options["env"])
     except ValueError as error:
-        parser.error(f"--env: {error} (`memrl-eqx envs` lists every id)")
+        raise O.OptionError(f"env: {error} (`memrl-eqx envs` lists every id)")
     discrete = hasattr(env.action_space(env_params), "n")
-    algorithm = options["algorithm"]
-    if algorithm in CONTINUOUS and discrete:
-        parser.error(
-            f"--env: {options['env']} has discrete actions; {algorithm} needs "
+    if algorithm in O.CONTINUOUS and discrete:
+        raise O.OptionError(
+            f"env: {options['env']} has discrete actions; {algorithm} needs "
             "continuous ones (e.g. --env gymnax::Pendulum-v1)"
         )
-    if algorithm not in CONTINUOUS + ("ppo",) and not discrete:
-        parser.error(
-            f"--env: {options['env']} has continuous actions; {algorithm} needs "
+    if algorithm in O.DISCRETE and not discrete:
+        raise O.OptionError(
+            f"env: {options['env']} has continuous actions; {algorithm} needs "
             "discrete ones (use ppo or sac)"
         )
+    _, values = make_config(algorithm, fields)
+    resolved = {"options": options, "config": values, "optimizer": optimizer}
+    steps = plan(resolved)
+    if optimizer["schedule"] != "constant" and optimizer["decay_steps"] is None:
+        optimizer["decay_steps"] = steps["total_updates"] * steps["optimizer_steps"]
+    try:
+        seeds = build_seeds(resolved)
+    except ValueError as error:  # networks that do not fit the environment
+        raise O.OptionError(str(error).strip().splitlines()[0]) from None
+
+    run_dir = place.get("run_dir")
     if run_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         name = options["env"].split("::")[-1]
         name = f"{algorithm}-{options['torso']}-{name}-s{options['seed']}-{stamp}"
-        run_dir = os.path.join(logdir, name)
-    _run.create_run(run_dir, overwrite=overwrite)
-    return train(options, run=run_dir, resume=False, given=given)
+        run_dir = os.path.join(place.get("logdir", "runs"), name)
+    _run.create_run(run_dir, overwrite=place.get("overwrite", False))
+    from ._train import train
+
+    return train(resolved, run=run_dir, resume=False, command=argv, seeds=seeds)
+
+
+def _resume(place: dict, cli: dict) -> int:
+    run = place["resume"]
+    if place.get("overwrite"):
+        raise O.OptionError("--overwrite: a resumed run continues in place")
+    if "config" in place or cli["config"] or cli["optimizer"]:
+        raise O.OptionError(
+            "--resume: a resumed run keeps its configuration (--config, --set, "
+            "--num-envs and --learning-rate start a new run)"
+        )
+    resolved = _run.read_resolved(run)
+    options = resolved["options"]
+    for name, value in cli["options"].items():
+        if name not in O.RESUMABLE and value != options.get(name):
+            flag = "--" + name.replace("_", "-")
+            raise O.OptionError(
+                f"{flag} {value}: the run {run!r} was trained with "
+                f"{options.get(name)!r}, and a resumed run keeps its configuration "
+                "(start a new run to change it)"
+            )
+    options.update(cli["options"])
+    O.check_options({**O.DEFAULTS, **options})
+    from ._train import train
+
+    return train(resolved, run=run, resume=True, command=[])
 
 
 if __name__ == "__main__":

@@ -1,48 +1,63 @@
 """`memrl-eqx plot RUN_DIR [RUN_DIR ...]`: several runs' curves in one PNG."""
 
+import json
 import os
 
 from . import _run
 from ._plot import plot_curves
 
 
-def _labels(configs: dict[tuple, dict]) -> dict[tuple, str]:
+def _settings(config: dict) -> dict[str, str]:
+    """What defines a run apart from its seeds, flattened to `name: value`."""
+    out = {}
+    for section, values in _run.identity(config).items():
+        prefix = "" if section == "options" else f"{section}."
+        for name, value in (values or {}).items():
+            if name not in ("seed", "seeds"):
+                out[prefix + name] = json.dumps(value)
+    return out
+
+
+def _labels(settings: dict[tuple, dict[str, str]]) -> dict[tuple, str]:
     """A label per group of runs: algorithm, torso and environment, plus every
-    other option on which the groups differ."""
+    other setting on which the groups differ."""
+    names = sorted({name for s in settings.values() for name in s})
     differing = [
         name
-        for name in _run.IDENTITY
-        if name not in ("algorithm", "torso", "env", "seed")
-        and len({str(c.get(name)) for c in configs.values()}) > 1
+        for name in names
+        if name not in ("algorithm", "torso", "env")
+        and len({s.get(name) for s in settings.values()}) > 1
     ]
     return {
-        group: f"{c['algorithm']}/{c['torso']} {c['env']}"
-        + "".join(f" {name}={c.get(name)}" for name in differing)
-        for group, c in configs.items()
+        group: f"{json.loads(s['algorithm'])}/{json.loads(s['torso'])} "
+        f"{json.loads(s['env'])}"
+        + "".join(f" {name}={s.get(name)}" for name in differing)
+        for group, s in settings.items()
     }
 
 
 def plot_runs(runs: list[str], *, output: str, key: str = "return") -> int:
-    """Plot `key` of every run in `runs` into the PNG `output`; runs that differ
-    only in their seed are one group, drawn as the mean over seeds with a band
-    of ± one standard deviation."""
+    """Plot `key` of every run in `runs` into the PNG `output`; runs (and the
+    seeds of a run) that differ only in their seed are one group, drawn as the
+    mean over seeds with a band of ± one standard deviation."""
     groups: dict[tuple, list] = {}
-    configs: dict[tuple, dict] = {}
+    settings: dict[tuple, dict[str, str]] = {}
     for run in runs:
-        options = _run.read_config(run)["options"]
-        steps, values = _run.read_metrics(run, key)
-        if not steps:
+        config = _run.read_config(run)
+        curves = _run.read_curves(run, key)
+        if not curves:
             raise _run.RunError(
                 f"{os.path.join(run, _run.METRICS)!r} has no finite {key!r} values "
                 "to plot (no episode ended yet, or no such metric)"
             )
-        group = tuple(str(options.get(n)) for n in _run.IDENTITY if n != "seed")
-        groups.setdefault(group, []).append((steps, values))
-        configs[group] = options
+        setting = _settings(config)
+        group = tuple(sorted(setting.items()))
+        groups.setdefault(group, []).extend(curves.values())
+        settings[group] = setting
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise _run.RunError(f"--output: the folder {folder!r} does not exist")
-    labels = _labels(configs)
+    labels = _labels(settings)
     try:
         plot_curves(
             output,

@@ -2,11 +2,11 @@
 
 ```
 RUN_DIR/
-  config.json           the resolved configuration (options, algorithm config)
-  metrics.jsonl         one row per update (`step`, `return`, losses, ...)
+  config.json           the resolved configuration (options, config, optimizer)
+  metrics.jsonl         one row per update and seed (`step`, `seed`, `return`, ...)
   events.out.tfevents.* TensorBoard events of the same rows
   checkpoint.eqx        the whole training state at the latest checkpoint
-  evaluation.json       the final evaluation's per-episode returns
+  evaluation.json       the final evaluation's returns, per seed and their mean
   learning_curve.png    the training curve and the final evaluation
 ```
 """
@@ -17,6 +17,8 @@ import os
 import shutil
 from typing import Any
 
+from ._options import IDENTITY
+
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -24,18 +26,16 @@ CHECKPOINT = "checkpoint.eqx"
 EVALUATION = "evaluation.json"
 CURVE = "learning_curve.png"
 
-IDENTITY = (
-    "algorithm",
-    "env",
-    "torso",
-    "features",
-    "num_envs",
-    "learning_rate",
-    "seed",
-    "log_every",
-)
-"""The options that define a run: its checkpoint records them, and a resumed run
-must keep them."""
+
+def identity(config: dict[str, Any]) -> dict[str, Any]:
+    """What defines a run (and its checkpoint): the identity options, the
+    algorithm's config and the optimiser."""
+    options = config["options"]
+    return {
+        "options": {name: options.get(name) for name in IDENTITY},
+        "config": config.get("config"),
+        "optimizer": config.get("optimizer"),
+    }
 
 
 class RunError(Exception):
@@ -102,17 +102,33 @@ def read_config(run: str) -> dict[str, Any]:
     return config
 
 
+def read_resolved(run: str) -> dict[str, Any]:
+    """The resolved configuration (`options`, `config`, `optimizer`) of a run."""
+    config = read_config(run)
+    if not isinstance(config.get("config"), dict) or not isinstance(
+        config.get("optimizer"), dict
+    ):
+        raise RunError(
+            f"{os.path.join(run, CONFIG)!r} has no 'config' and 'optimizer' "
+            "tables (written by an older memrl-eqx?); train the run again"
+        )
+    return {k: config[k] for k in ("options", "config", "optimizer")}
+
+
 def write_evaluation(run: str, evaluation: dict[str, Any]) -> None:
     _write_json(os.path.join(run, EVALUATION), evaluation)
 
 
-def read_metrics(run: str, key: str = "return") -> tuple[list[int], list[float]]:
-    """The steps and values of `key` in the run's `metrics.jsonl` (rows where it
-    is missing or null, i.e. no episode ended, are left out)."""
+def read_curves(
+    run: str, key: str = "return"
+) -> dict[int | None, tuple[list[int], list[float]]]:
+    """The steps and values of `key` in the run's `metrics.jsonl`, per seed
+    (`None` for rows without one); rows where it is missing or not finite (no
+    episode ended) are left out."""
     path = os.path.join(run, METRICS)
     if not os.path.isfile(path):
         raise RunError(f"{run!r} has no {METRICS}: not a run directory?")
-    steps, values = [], []
+    curves: dict[int | None, tuple[list[int], list[float]]] = {}
     with open(path) as f:
         for number, line in enumerate(f, 1):
             try:
@@ -121,9 +137,12 @@ def read_metrics(run: str, key: str = "return") -> tuple[list[int], list[float]]
                 raise RunError(f"{path}:{number}: not a JSON row") from None
             value = row.get(key)
             if isinstance(value, int | float) and math.isfinite(value):
+                seed = row.get("seed")  # written as a float, like every metric
+                seed = None if seed is None else int(seed)
+                steps, values = curves.setdefault(seed, ([], []))
                 steps.append(int(row["step"]))
                 values.append(float(value))
-    return steps, values
+    return curves
 
 
 def checkpoint_metadata(run: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -141,12 +160,16 @@ def checkpoint_metadata(run: str, config: dict[str, Any]) -> dict[str, Any]:
         meta = read_checkpoint_metadata(path)
     except ValueError as error:
         raise RunError(str(error)) from None
-    saved, options = meta.get("options", {}), config["options"]
-    for name in IDENTITY:
-        if saved.get(name) != options.get(name):
-            raise RunError(
-                f"{path!r} was written by a run with {name}={saved.get(name)!r}, "
-                f"but {os.path.join(run, CONFIG)!r} says "
-                f"{name}={options.get(name)!r}: the checkpoint belongs to another run"
-            )
+    expected = identity(config)
+    for section, values in expected.items():
+        saved = meta.get("identity", {}).get(section) or {}
+        for name in sorted(set(values or {}) | set(saved)):
+            mine, theirs = (values or {}).get(name), saved.get(name)
+            if mine != theirs:
+                where = "" if section == "options" else f"{section}."
+                raise RunError(
+                    f"{path!r} was written by a run with {where}{name}={theirs!r}, "
+                    f"but {os.path.join(run, CONFIG)!r} says {where}{name}={mine!r}: "
+                    "the checkpoint belongs to another run"
+                )
     return meta

@@ -1,10 +1,13 @@
 """`memrl-eqx train`: a new run, or `--resume RUN_DIR` to continue one.
 
-Training runs in chunks of whole updates (one compilation): after each chunk
-its rows are logged, and every `checkpoint_every` steps (and at the end) the
-whole training state is checkpointed with the chunk count. A resumed run loads
-the checkpoint, drops the log rows written after it, and runs the remaining
-chunks, so an interrupted and resumed run logs and computes exactly what an
+A run trains all its seeds at once (one compiled, vmapped call), in chunks of
+whole updates, `log_every` steps each (the last may be shorter): after each chunk
+its rows are logged (one per update and seed to `metrics.jsonl`, their mean over
+seeds to the other loggers), every `eval_every` steps the greedy policies are
+evaluated, and every `checkpoint_every` steps (and at the end) the whole training
+state is checkpointed with the number of updates done. A resumed run loads the
+checkpoint, drops the log rows written after it, and runs the remaining chunks,
+so an interrupted and resumed run logs and computes exactly what an
 uninterrupted one does.
 """
 
@@ -13,13 +16,21 @@ import datetime
 import importlib.metadata
 import math
 import os
+import shlex
 import signal
 import sys
 import time
 from typing import Any
 
 from . import _run
-from ._build import build_algorithm, make_env
+from ._build import (
+    build_seeds,
+    evaluate_states,
+    init_states,
+    plan,
+    Seeds,
+    train_states,
+)
 from ._plot import plot_curves
 
 
@@ -61,40 +72,28 @@ class _Interrupts:
                 raise KeyboardInterrupt
 
 
-def _jsonable(value):
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    return repr(value)
+def versions() -> dict[str, str]:
+    names = ("memrl_eqx", "jax", "equinox", "optax")
+    return {name: importlib.metadata.version(name) for name in names}
 
 
-def resolved_config(options: dict[str, Any], algo) -> dict[str, Any]:
-    """`config.json`: the options, every field of the algorithm's config, and the
+def config_file(resolved: dict[str, Any]) -> dict[str, Any]:
+    """`config.json`: the resolved options, config and optimizer (all that a run
+    is made of: `memrl-eqx train --config config.json` trains it again), and the
     versions that ran it."""
-    import dataclasses
-
     return {
-        "options": options,
-        "algorithm_config": {
-            f.name: _jsonable(getattr(algo.config, f.name))
-            for f in dataclasses.fields(algo.config)
-        },
-        "versions": {
-            name: importlib.metadata.version(name)
-            for name in ("memrl_eqx", "jax", "equinox", "optax")
-        },
+        **resolved,
+        "versions": versions(),
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 
 
-def _loggers(names: list[str], run: str, resume_step: int | None, config: dict):
+def _loggers(names: list[str], run: str, resume_step: int | None, options: dict):
+    """The file logger (per seed) and the others (mean over seeds)."""
     from .. import loggers as L
 
-    out: list = [
-        L.FileLogger(os.path.join(run, _run.METRICS), resume_step=resume_step),
-        L.TensorBoardLogger(run, resume_step=resume_step),
-    ]
+    file = L.FileLogger(os.path.join(run, _run.METRICS), resume_step=resume_step)
+    out: list = [L.TensorBoardLogger(run, resume_step=resume_step)]
     name = os.path.basename(os.path.normpath(run))
     for backend in names:
         if backend == "console":
@@ -102,155 +101,279 @@ def _loggers(names: list[str], run: str, resume_step: int | None, config: dict):
         elif backend == "dashboard":
             out.append(L.DashboardLogger(keys=("return", "length")))
         elif backend == "wandb":
-            out.append(L.WandbLogger(name=name, dir=run, config=config["options"]))
+            out.append(L.WandbLogger(name=name, dir=run, config=options))
         elif backend == "neptune":
             out.append(L.NeptuneLogger(name=name))
-    return L.MultiLogger(out)
+    return file, L.MultiLogger(out)
 
 
-def _check_resumable(run: str, config: dict, given: dict[str, Any]) -> dict:
-    """The checkpoint's metadata, after checking that the options given on the
-    command line keep the run's identity (see `_run.checkpoint_metadata`)."""
-    options = config["options"]
-    for name, value in given.items():
-        if name in _run.IDENTITY and value != options.get(name):
-            flag = "--" + name.replace("_", "-")
-            raise _run.RunError(
-                f"{flag} {value}: the run {run!r} was trained with "
-                f"{options.get(name)!r}, and a resumed run keeps its configuration "
-                "(start a new run to change it)"
-            )
-    return _run.checkpoint_metadata(run, config)
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def train(options: dict[str, Any], *, run: str, resume: bool, given: dict) -> int:
-    """Train (or resume) the run in directory `run` with `options`."""
-    import jax.numpy as jnp
-    import jax.random as jr
-    from tqdm import tqdm
+class _Progress:
+    """A tqdm bar on a terminal; otherwise one line per chunk on stderr."""
 
+    def __init__(self, total: int, initial: int, desc: str, bar: bool):
+        from tqdm import tqdm
+
+        self.total, self.desc, self.start, self.initial = total, desc, None, initial
+        self.bar = (
+            tqdm(total=total, initial=initial, unit="step", unit_scale=True, desc=desc)
+            if bar
+            else None
+        )
+
+    def begin(self) -> None:
+        self.start = time.perf_counter()
+
+    def update(self, step: int, steps: int, latest: float | None) -> None:
+        ret = "n/a" if latest is None else f"{latest:.3g}"
+        if self.bar is not None:
+            self.bar.update(steps)
+            self.bar.set_postfix(ret=ret)
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = (step - self.initial) / elapsed if elapsed > 0 else math.nan
+        eta = _duration((self.total - step) / rate) if rate > 0 else "n/a"
+        print(
+            f"{self.desc}: step {step:,}/{self.total:,} "
+            f"({100 * step / self.total:.0f}%), {rate:,.0f} steps/s, "
+            f"return {ret}, ETA {eta}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _per_seed(metrics: dict, seeds: list[int]) -> list[list[tuple[int, dict]]]:
+    """The rows of every seed (metrics of shape `(seeds, updates)`)."""
     from .. import loggers as L
+
+    return [L.rows({k: v[i] for k, v in metrics.items()}) for i in range(len(seeds))]
+
+
+def _mean_rows(per_seed: list[list[tuple[int, dict]]]) -> list[tuple[int, dict]]:
+    """The mean over seeds of each update's row (NaN-aware: seeds in which no
+    episode ended are left out of the mean)."""
+    import numpy as np
+
+    out = []
+    for updates in zip(*per_seed):
+        step, first = updates[0]
+        row = {}
+        for key in first:
+            values = np.asarray([r[key] for _, r in updates], dtype=float)
+            finite = values[np.isfinite(values)]
+            row[key] = float(finite.mean()) if finite.size else math.nan
+        out.append((step, row))
+    return out
+
+
+def train(
+    resolved: dict[str, Any],
+    *,
+    run: str,
+    resume: bool,
+    command: list[str],
+    seeds: Seeds | None = None,
+) -> int:
+    """Train (or resume) the run in directory `run`. `command` is the command
+    line that started it, repeated in the message of an early interrupt;
+    `seeds`, the run's algorithms if already built."""
+    import jax
+    import jax.random as jr
+    import numpy as np
+
     from .._checkpoint import load_checkpoint, save_checkpoint
 
-    if resume:
-        config = _run.read_config(run)
-        meta = _check_resumable(run, config, given)
-        config["options"].update(
-            {k: v for k, v in given.items() if k not in _run.IDENTITY}
-        )
-        options = config["options"]
-    env, env_params = make_env(options["env"])
-    net_key, init_key, eval_key = jr.split(jr.key(options["seed"]), 3)
-    algo, per_update, warmup_steps = build_algorithm(options, env, env_params, net_key)
-    # Equal chunks of whole updates, one compilation, logged between.
-    updates_per_chunk = max(1, options["log_every"] // per_update)
-    chunk_steps = updates_per_chunk * per_update
-    chunks = math.ceil(options["total_steps"] / chunk_steps)
-    checkpoint_chunks = max(1, options["checkpoint_every"] // chunk_steps)
+    options = resolved["options"]
+    steps = plan(resolved)
+    per, total = steps["steps_per_update"], steps["total_updates"]
+    chunk_updates = steps["chunk_updates"]
+    chunk_steps = chunk_updates * per
+    checkpoint_updates = max(1, options["checkpoint_every"] // chunk_steps)
+    checkpoint_updates *= chunk_updates
+    eval_updates = None
+    if options["eval_every"]:
+        eval_updates = max(1, options["eval_every"] // chunk_steps) * chunk_updates
     checkpoint = os.path.join(run, _run.CHECKPOINT)
+    episodes = options["eval_episodes"]
 
-    state = algo.init(init_key)
+    meta = _run.checkpoint_metadata(run, resolved) if resume else None
+    if meta is not None and meta["updates"] >= total:
+        raise _run.RunError(
+            f"the run {run!r} already trained its {options['total_steps']:,} "
+            "steps; pass a larger --total-steps to continue it, or evaluate "
+            f"it with `memrl-eqx evaluate {run}`"
+        )
     if resume:
-        try:
-            state = load_checkpoint(checkpoint, state)
-        except ValueError as error:
-            raise _run.RunError(str(error)) from None
-        done, resume_step = meta["chunks"], meta["step"]
-        if done >= chunks:
-            raise _run.RunError(
-                f"the run {run!r} already trained its {options['total_steps']:,} "
-                "steps; pass a larger --total-steps to continue it, or evaluate "
-                f"it with `memrl-eqx evaluate {run}`"
-            )
-        print(f"resuming {run} at step {resume_step:,}", flush=True)
+        print(f"resuming {run} at step {meta['step']:,}", flush=True)
     else:
-        config = resolved_config(options, algo)
-        _run.write_config(run, config)
-        if warmup_steps:
-            state = algo.warmup(state, warmup_steps)
-        done, resume_step = 0, None
+        _run.write_config(run, config_file(resolved))
         print(f"run directory: {run}", flush=True)
-    _run.write_config(run, config)  # with the resumed run's new total_steps
 
-    names = options.get("loggers", [])
-    logger = _loggers(names, run, resume_step, config)
-    bar = tqdm(
-        total=chunks * chunk_steps,
-        initial=done * chunk_steps,
-        unit="step",
-        unit_scale=True,
-        disable=not sys.stderr.isatty() or "dashboard" in names,
-        desc=f"{options['algorithm']}/{options['torso']}",
+    seeds = build_seeds(resolved) if seeds is None else seeds
+    done = meta["updates"] if meta else 0
+    last_step = meta["step"] if meta else None
+    names = options["loggers"]
+    file_logger, logger = _loggers(names, run, last_step, options)
+    label = f"{options['algorithm']}/{options['torso']}"
+    progress = _Progress(
+        total * per,
+        done * per,
+        label,
+        bar=sys.stderr.isatty() and "dashboard" not in names,
     )
-    saved = completed = done
-    last_step, latest = resume_step, None
-    start = time.perf_counter()
+    start_updates, saved, latest = done, done if meta else None, None
+    state = None
 
-    def save(chunks_done: int) -> None:
-        nonlocal saved
-        meta = {
-            "options": {k: options[k] for k in _run.IDENTITY},
-            "chunks": chunks_done,
-            "step": last_step,
-        }
-        save_checkpoint(checkpoint, state, metadata=meta)
-        saved = chunks_done
+    def identity_meta() -> dict:
+        return {"identity": _run.identity(resolved), "updates": done, "step": last_step}
 
-    with logger, _Interrupts() as interrupts:
+    def log(rows_per_seed, eval_returns=None) -> None:
+        nonlocal last_step, latest
+        for seed, rows in zip(seeds.seeds, rows_per_seed):
+            for step, row in rows:
+                file_logger.log({**row, "seed": seed}, step)
+        for step, row in _mean_rows(rows_per_seed):
+            logger.log(row, step)
+            last_step = step
+            if math.isfinite(row.get("return", math.nan)):
+                latest = row["return"]
+        if eval_returns is not None:
+            means = np.asarray(eval_returns).mean(axis=1)
+            for seed, value in zip(seeds.seeds, means):
+                file_logger.log({"eval/return": float(value), "seed": seed}, last_step)
+            # Every seed's episodes: a histogram and their mean.
+            flat = np.asarray(eval_returns).reshape(-1)
+            logger.log({"eval/return": flat}, last_step)
+
+    fold = jax.vmap(jr.fold_in, in_axes=(0, None))
+    with file_logger, logger, _Interrupts() as interrupts:
         try:
-            for chunk in range(done, chunks):
-                new_state, metrics = algo.train(state, chunk_steps)
-                rows = L.rows(metrics)
+            if meta is None:
+                state = init_states(seeds, steps["warmup_steps"])
+            else:
+                like = init_states(seeds, 0)
+                try:
+                    state = load_checkpoint(checkpoint, like)
+                except ValueError as error:
+                    raise _run.RunError(str(error)) from None
+            progress.begin()
+            while done < total:
+                n = min(chunk_updates, total - done)
+                new_state, metrics = train_states(seeds, state, n * per)
+                after = done + n
+                evaluation = None
+                if eval_updates and after // eval_updates > done // eval_updates:
+                    if after < total:  # the final evaluation comes last
+                        keys = fold(seeds.eval_keys, after)
+                        evaluation = evaluate_states(seeds, new_state, keys, episodes)
+                metrics = jax.device_get(metrics)
                 with interrupts.critical():
-                    for step, row in rows:
-                        logger.log(row, step)
-                        last_step = step
-                        if math.isfinite(row.get("return", math.nan)):
-                            latest = row["return"]
-                    state, completed = new_state, chunk + 1
-                    if completed % checkpoint_chunks == 0 or completed == chunks:
-                        save(completed)
-                bar.update(chunk_steps)
-                bar.set_postfix(ret="n/a" if latest is None else f"{latest:.3g}")
+                    log(_per_seed(metrics, seeds.seeds), evaluation)
+                    before, state, done = done, new_state, after
+                    if after // checkpoint_updates > before // checkpoint_updates or (
+                        after == total
+                    ):
+                        save_checkpoint(checkpoint, state, metadata=identity_meta())
+                        saved = done
+                progress.update(done * per, n * per, latest)
         except KeyboardInterrupt:
-            bar.close()
+            progress.close()
             with interrupts.critical():
-                if saved < completed:
-                    save(completed)
-            print(
-                f"interrupted; the run is checkpointed at step {last_step or 0:,}: "
-                f"continue it with `memrl-eqx train --resume {run}`",
-                file=sys.stderr,
-            )
+                if done > (saved or 0):  # a logged chunk not checkpointed yet
+                    save_checkpoint(checkpoint, state, metadata=identity_meta())
+                    saved = done
+            if saved is None:
+                again = shlex.join(["memrl-eqx", *command])
+                if "--overwrite" not in command:
+                    again += " --overwrite"
+                print(
+                    "interrupted before the first checkpoint: nothing was saved; "
+                    f"start the run again with `{again}`",
+                    file=sys.stderr,
+                )
+            else:
+                print(
+                    f"interrupted; the run is checkpointed at step {last_step:,}: "
+                    f"continue it with `memrl-eqx train --resume {run}`",
+                    file=sys.stderr,
+                )
             return 130
-        bar.close()
-        elapsed = time.perf_counter() - start
-        evaluation = algo.evaluate(state, eval_key, options["eval_episodes"])
-        returns = evaluation["return"]
-        logger.log({"eval/return": returns}, last_step)
-        eval_return = float(jnp.mean(returns))
+        progress.close()
+        elapsed = time.perf_counter() - progress.start
+        returns = np.asarray(evaluate_states(seeds, state, seeds.eval_keys, episodes))
+        log([[] for _ in seeds.seeds], returns)
+        per_seed = returns.mean(axis=1)
+        eval_return = float(per_seed.mean())
         hparams = {k: v for k, v in options.items() if k != "loggers"}
+        hparams = {k: v for k, v in hparams.items() if v is not None}
         logger.log_hparams(hparams, {"eval/return": eval_return})
     _run.write_evaluation(
         run,
         {
             "step": last_step,
-            "episodes": options["eval_episodes"],
+            "episodes": episodes,
+            "seeds": seeds.seeds,
             "return_mean": eval_return,
-            "returns": [float(r) for r in returns],
+            "return_mean_per_seed": [float(r) for r in per_seed],
+            "returns": [[float(r) for r in seed] for seed in returns],
         },
     )
-    title = f"{options['algorithm']}/{options['torso']} on {options['env']}"
-    plot_curves(
-        os.path.join(run, _run.CURVE),
-        {"training episodes (mean per update)": [_run.read_metrics(run)]},
-        title=title,
-        reference=eval_return,
+    _plot(run, options, eval_return)
+    trained = (total - start_updates) * per
+    rounded = ""
+    if not resume and total * per != options["total_steps"]:
+        rounded = (
+            f"; --total-steps {options['total_steps']:,} rounded up to whole "
+            f"updates of {per:,}"
+        )
+    warmup = ""
+    if not resume and steps["warmup_steps"]:
+        warmup = f", after {steps['warmup_steps']:,} warm-up steps of random actions"
+    many = len(seeds.seeds) > 1
+    spread = (
+        f" (mean of {len(seeds.seeds)} seeds: "
+        + ", ".join(f"{r:.3f}" for r in per_seed)
+        + ")"
+        if many
+        else ""
     )
-    steps = (chunks - done) * chunk_steps
+    rate = trained * len(seeds.seeds) / elapsed
     print(
-        f"trained {steps:,} steps in {elapsed:.1f}s ({steps / elapsed:,.0f} steps/s, "
-        f"compilation included); final evaluation return over "
-        f"{options['eval_episodes']} episodes: {eval_return:.3f}"
+        f"trained {trained:,} steps ({total - start_updates:,} updates{rounded})"
+        f"{warmup}{' per seed' if many else ''} in {elapsed:.1f}s "
+        f"({rate:,.0f} steps/s{' over all seeds' if many else ''}, compilation "
+        f"included); final evaluation return over {episodes} episodes: "
+        f"{eval_return:.3f}{spread}"
     )
     return 0
+
+
+def _plot(run: str, options: dict, eval_return: float) -> None:
+    """The run's learning curve: training returns (mean and spread over seeds)
+    and the periodic evaluations."""
+    groups = {
+        "training episodes (mean per update)": list(_run.read_curves(run).values())
+    }
+    evaluations = [
+        curve
+        for curve in _run.read_curves(run, "eval/return").values()
+        if len(curve[0]) > 1
+    ]
+    if evaluations:
+        groups["greedy evaluation"] = evaluations
+    if not groups["training episodes (mean per update)"]:
+        del groups["training episodes (mean per update)"]
+    title = f"{options['algorithm']}/{options['torso']} on {options['env']}"
+    plot_curves(
+        os.path.join(run, _run.CURVE), groups, title=title, reference=eval_return
+    )

@@ -8,13 +8,12 @@ import threading
 import time
 
 import equinox as eqx
-import jax.random as jr
 import pytest
 
 import memrl_eqx
 import memrl_eqx.cli
 from memrl_eqx.cli import _run
-from memrl_eqx.cli._build import build_algorithm
+from memrl_eqx.cli._build import build_seeds, init_states
 
 from ..helpers import fast_compile, FAST_XLA_FLAGS
 from . import _runs
@@ -35,12 +34,9 @@ def reference(tmp_path_factory):
 
 def _state(run):
     """The run's checkpointed training state and the checkpoint's metadata."""
-    options = _run.read_config(str(run))["options"]
-    env, params = memrl_eqx.envs.make(options["env"])
-    net_key, init_key, _ = jr.split(jr.key(options["seed"]), 3)
-    algo, _, _ = build_algorithm(options, env, params, net_key)
+    seeds = build_seeds(_run.read_resolved(str(run)))
     path = run / "checkpoint.eqx"
-    state = memrl_eqx.load_checkpoint(path, algo.init(init_key))
+    state = memrl_eqx.load_checkpoint(path, init_states(seeds, 0))
     return state, memrl_eqx.read_checkpoint_metadata(path)
 
 
@@ -60,9 +56,9 @@ def _when_checkpointed(run, act) -> threading.Thread:
 
 def _check_resumes_exactly(run, reference):
     _, meta = _state(run)
-    assert 2 <= meta["chunks"] < UPDATES  # stopped partway, after a checkpoint
-    assert meta["step"] == 512 * meta["chunks"]
-    assert len(_runs.rows(run)) >= meta["chunks"]  # rows past it may exist
+    assert 2 <= meta["updates"] < UPDATES  # stopped partway, after a checkpoint
+    assert meta["step"] == 512 * meta["updates"]
+    assert len(_runs.rows(run)) >= meta["updates"]  # rows past it may exist
 
     assert memrl_eqx.cli.main(["train", "--resume", str(run)]) == 0
     # The resumed run started from the checkpoint: one row per step, in order,

@@ -45,10 +45,21 @@ def test_a_finished_run_holds_everything(finished):
     } <= names
     config = json.loads((finished / "config.json").read_text())
     assert config["options"]["features"] == 8
-    assert config["algorithm_config"]["num_envs"] == 4  # the resolved PPOConfig
+    assert config["config"]["num_envs"] == 4  # the resolved PPOConfig
+    assert config["config"]["num_steps"] == 128  # its default
+    assert config["optimizer"] == {
+        "kind": "adam",
+        "learning_rate": 3e-4,
+        "max_grad_norm": 0.5,
+        "eps": 1e-5,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "decay_steps": None,
+    }
     assert {"memrl_eqx", "jax"} <= set(config["versions"])
     evaluation = json.loads((finished / "evaluation.json").read_text())
-    assert len(evaluation["returns"]) == 2 and evaluation["step"] == 2048
+    assert evaluation["seeds"] == [0] and evaluation["step"] == 2048
+    assert len(evaluation["returns"]) == 1 and len(evaluation["returns"][0]) == 2
 
 
 def test_resume_of_a_missing_or_foreign_directory(tmp_path, capsys):

@@ -22,6 +22,21 @@ from ..helpers import read_events
         ),
         (["train", "--loggers", "console,slack"], "unknown logger 'slack'"),
         (["train", "--resume", "x", "--run-dir", "y"], "not allowed with"),
+        (["train", "--set", "gama=0.9"], "PPOConfig has no field 'gama' (did you mean"),
+        (["train", "--set", "gamma"], "expected FIELD=VALUE"),
+        (["train", "--set", "gamma=abc"], "PPOConfig.gamma takes a float, got 'abc'"),
+        (["train", "--set", "num_steps=1.5"], "PPOConfig.num_steps takes an int"),
+        (["train", "--set", "gamma=1.5"], "PPOConfig: `gamma` must lie in [0, 1]"),
+        (["train", "--num-envs", "6"], "must divide `num_envs` (6)"),
+        (
+            ["train", "--algorithm", "r2d2", "--set", "burnin_length=4"],
+            "DQNConfig.r2d2() has no field 'burnin_length' (did you mean burn_in",
+        ),
+        (["train", "--set", "optimizer.lr=1"], "unknown optimizer field"),
+        (["train", "--set", "optimizer.kind=adagrad"], "'adagrad' is not one of adam"),
+        (["train", "--set", "optimizer.weight_decay=0.1"], "only kind 'adamw'"),
+        (["train", "--warmup-steps", "100"], "ppo learns on-policy and has no warm-up"),
+        (["train", "--config", "nowhere.toml"], "'nowhere.toml' does not exist"),
     ],
 )
 def test_bad_options_fail_with_one_line(argv, message, capsys, tmp_path):
@@ -58,7 +73,8 @@ def test_a_run_logs_every_update_to_file_and_tensorboard(finished):
     # then the evaluation's mean return.
     assert [r["step"] for r in rows] == [512, 1024, 1536, 2048, 2048]
     assert {"return", "loss/policy", "entropy"} <= set(rows[0])
-    assert set(rows[-1]) == {"step", "eval/return"}
+    assert set(rows[-1]) == {"step", "eval/return", "seed"}
+    assert {r["seed"] for r in rows} == {0}
     (events_file,) = finished.glob("events.out.tfevents.*")
     values = [(e.step, v) for e in read_events(events_file) for v in e.summary.value]
     scalars = {
@@ -75,14 +91,19 @@ def test_a_run_logs_every_update_to_file_and_tensorboard(finished):
     assert scalars[("eval/return", 2048)] == pytest.approx(rows[-1]["eval/return"])
 
 
-def test_progress_is_quiet_off_a_terminal_and_console_lines_are_opt_in(
+def test_progress_off_a_terminal_is_a_line_per_chunk_and_console_lines_are_opt_in(
     tmp_path, capsys
 ):
     argv = ["train", "--torso", "mlp", "--features", "8", "--num-envs", "4"]
     argv += ["--total-steps", "1024", "--log-every", "512", "--eval-episodes", "1"]
     assert main(argv + ["--run-dir", str(tmp_path / "a")]) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""  # no progress bar in a log file
+    # No progress bar in a log file, but one line per chunk on stderr.
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2, captured.err
+    assert lines[0].startswith("ppo/mlp: step 512/1,024 (50%)")
+    assert lines[1].startswith("ppo/mlp: step 1,024/1,024 (100%)")
+    assert all("steps/s" in line and "ETA" in line for line in lines)
     assert "final evaluation return" in captured.out
     assert main(argv + ["--run-dir", str(tmp_path / "b"), "--loggers", "console"]) == 0
     out = capsys.readouterr().out
@@ -103,7 +124,7 @@ def test_progress_is_quiet_off_a_terminal_and_console_lines_are_opt_in(
 def test_every_algorithm_trains_from_the_command_line(algorithm, env, tmp_path):
     code = main(
         ["train", "--algorithm", algorithm, "--env", env, "--torso", "mlp"]
-        + ["--total-steps", "600", "--features", "8", "--num-envs", "2"]
+        + ["--total-steps", "600", "--features", "8", "--num-envs", "4"]
         + ["--eval-episodes", "1", "--logdir", str(tmp_path)]
     )
     assert code == 0
