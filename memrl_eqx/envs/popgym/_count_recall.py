@@ -66,13 +66,12 @@ class CountRecall(environment.Environment[CountRecallState, Any]):
     policy. The episode ends when the decks are exhausted, which is a
     *termination*, never a truncation.
 
-    Differences from POPGym: its action space is `Discrete(max_count)`, which
-    cannot name the count `max_count` that is the answer whenever every card of
-    the queried kind has already been dealt (often, near the end of an episode);
-    the actions here are `0..max_count`, so that a perfect memory scores `1`.
-    POPGym's `error_clamp` argument is accepted but unused by its reward, and is
-    left out. The decks are dealt lazily (each card drawn uniformly from those left
-    in its deck), which gives the same sequences as shuffling them up front.
+    As in POPGym 1.0.7, the action space is `Discrete(max_count + 1)`, so that
+    every count up to `max_count` (the answer once every card of the queried kind
+    has been dealt) can be named and a perfect memory scores `1`. POPGym's
+    `error_clamp` argument is accepted but unused by its reward, and is left out.
+    The decks are dealt lazily (each card drawn uniformly from those left in its
+    deck), which gives the same sequences as shuffling them up front.
 
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the
     episode length `num_cards - 1`, which the decks fix.

@@ -71,12 +71,12 @@ class MineSweeper(environment.Environment[MineSweeperState, Any]):
     lies in `[-1, 1]`: the lowest, `-1`, is a first click on a free tile, `L - 2`
     repeated clicks and a mine.
 
-    Differences from POPGym's `MineSweeper`, which these rewards follow: POPGym
-    appends the previous action to its observation through a wrapper (here the
-    coordinates are part of the observation, zero at reset), and its time limit,
-    checked before its step counter is incremented, allows `L + 1` clicks, one more
-    than its reward scaling assumes (the return can then fall below `-1`); here an
-    episode has at most `L` clicks.
+    The rewards and the time limit are POPGym 1.0.7's `MineSweeper`'s, which also
+    truncates an episode after `L` clicks (its step counter is incremented before
+    the limit is checked). The observation differs in form only: POPGym's is the
+    number alone, and it appends the previous action (the clicked tile) through a
+    wrapper; here the clicked row and column are part of the observation, zero at
+    reset.
 
     `params` are gymnax's `EnvParams`; their `max_steps_in_episode` states the time
     limit `L` for algorithms that want it, but the limit is fixed by the board.
