@@ -177,8 +177,57 @@ def _check_network(
             f"{name} must be a `memrl_eqx.nn.Network`; got {type(network).__name__}."
         )
     discrete = hasattr(space, "n")
-    extractor = network.feature_extractor
-    features = _check_feature_extractor(name, extractor, timestep, space)
+    # Mismatches that tracing would not show (a one-hot encoding of too few
+    # actions runs, reading some actions as none) or would show only as a
+    # failure of the head (a Q(s, a) head's input is features and actions).
+    num_classes = getattr(
+        getattr(network.feature_extractor, "action_extractor", None),
+        "num_classes",
+        None,
+    )
+    if discrete and type(num_classes) is int and num_classes != space.n:
+        raise ValueError(
+            f"{name}'s feature extractor's `action_extractor` does not fit the "
+            f"action space: expected `num_classes={int(space.n)}` (the "
+            f"environment's {int(space.n)} actions), got `num_classes={num_classes}`."
+        )
+    actions = ()  # a continuous Q head is also given the actions
+    if role in ("q", "twin_q") and not discrete:
+        action_dim = getattr(network.head, "action_dim", None)
+        if type(action_dim) is int and (action_dim,) != tuple(space.shape):
+            raise ValueError(
+                f"{name}'s head does not fit the action space: expected "
+                f"`action_dim={space.shape[0]}` (actions of shape {space.shape}), "
+                f"got `action_dim={action_dim}`."
+            )
+        actions = (_zeros(_TIME, *space.shape),)
+    q_values = role in ("q", "twin_q") and discrete
+    call = lambda head, x, actions: _summary(head, head(x, *actions), q_values)
+    # One trace of the whole network; the parts are traced one by one only to
+    # say which of them fails.
+    whole = lambda net, timestep, actions: call(
+        net.head, net.encode(net.init_carry(), timestep)[1], actions
+    )
+    out, error = _trace(whole, network, timestep, actions)
+    if error is not None:
+        _raise_for_part(name, network, timestep, space, call, actions)
+        raise ValueError(
+            f"{name} fails on the environment's timesteps: {_first_line(error)}"
+        ) from error
+    _check_output(name, network.head, role, out, space)
+
+
+def _raise_for_part(
+    name: str,
+    network: Network,
+    timestep: Timestep,
+    space: Any,
+    call: Callable[..., Any],
+    actions: tuple,
+) -> None:
+    """Trace `network`'s parts one by one and raise the error of the first that
+    fails on its inputs."""
+    features = _check_feature_extractor(name, network.feature_extractor, timestep)
     hidden, error = _trace(_run_torso, network.torso, features)
     if error is not None:
         message = (
@@ -193,18 +242,6 @@ def _check_network(
             _torso_runs_at(network.torso),
         ) from error
     head = network.head
-    actions = ()  # a continuous Q head is also given the actions
-    if role in ("q", "twin_q") and not discrete:
-        action_dim = getattr(head, "action_dim", None)
-        if type(action_dim) is int and (action_dim,) != tuple(space.shape):
-            raise ValueError(
-                f"{name}'s head does not fit the action space: expected "
-                f"`action_dim={space.shape[0]}` (actions of shape {space.shape}), "
-                f"got `action_dim={action_dim}`."
-            )
-        actions = (_zeros(_TIME, *space.shape),)
-    q_values = role in ("q", "twin_q") and discrete
-    call = lambda head, x, actions: _summary(head, head(x, *actions), q_values)
     out, error = _trace(call, head, hidden, actions)
     if error is not None:
         message = f"{name}'s head does not take its torso's outputs"
@@ -214,25 +251,12 @@ def _check_network(
         raise _width_error(
             message, head, hidden.shape[-1], error, runs_at, extra
         ) from error
-    _check_output(name, head, role, out, space)
 
 
-def _check_feature_extractor(
-    name: str, extractor: Any, timestep: Timestep, space: Any
-) -> Any:
+def _check_feature_extractor(name: str, extractor: Any, timestep: Timestep) -> Any:
     """The extractor's outputs on `timestep`, else the error naming the part of
     it that does not fit."""
     part = f"{name}'s feature extractor"
-    # A one-hot encoding of too few actions runs, but reads some actions as none.
-    num_classes = getattr(
-        getattr(extractor, "action_extractor", None), "num_classes", None
-    )
-    if hasattr(space, "n") and type(num_classes) is int and num_classes != space.n:
-        raise ValueError(
-            f"{part}'s `action_extractor` does not fit the action space: expected "
-            f"`num_classes={int(space.n)}` (the environment's {int(space.n)} "
-            f"actions), got `num_classes={num_classes}`."
-        )
     features, error = _trace(jax.vmap(extractor), timestep)
     if error is None:
         if features.ndim != 2:
