@@ -17,6 +17,7 @@ from gymnax.environments.environment import Environment
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from . import nn as mnn
+from .algorithms._checks import check_torso
 from .nn import heads
 
 
@@ -113,6 +114,14 @@ TORSOS: dict[str, TorsoFactory] = {
 }
 """Torso factories `(in_features, features, key) -> sequence model`, by name."""
 
+Torso = (
+    str
+    | mnn.AbstractSequenceModel
+    | Callable[[PRNGKeyArray], mnn.AbstractSequenceModel]
+)
+"""What the builders take as `torso`: a name of `TORSOS`, a sequence model, or a
+function of a PRNG key returning one (so that each network gets its own)."""
+
 
 def make_torso(
     name: str, *, in_features: int, features: int, key: PRNGKeyArray
@@ -196,7 +205,7 @@ def network(
     env_params: PyTree[Any],
     head: Callable[[PRNGKeyArray], eqx.Module],
     *,
-    torso: str = "gru",
+    torso: Torso = "gru",
     features: int = 64,
     layer_norm: bool = False,
     key: PRNGKeyArray,
@@ -218,8 +227,11 @@ def network(
       `env.observation_space`.
     - `head`: a function of a PRNG key that returns the head, a module mapping
       the torso's outputs `(time, features)` to the network's output.
-    - `torso`: the name of the torso, a key of `memrl_eqx.TORSOS` (see
-      [`memrl_eqx.make_torso`][]). Default `"gru"`.
+    - `torso`: the torso: the name of one, a key of `memrl_eqx.TORSOS` (see
+      [`memrl_eqx.make_torso`][]); or a sequence model
+      ([`memrl_eqx.nn.AbstractSequenceModel`][]) from `(time, features)` to
+      `(time, features)`, yours or the library's; or a function of a PRNG key
+      returning one. Default `"gru"`.
     - `features`: the width of the embedding, of the torso and of the head's
       input. Default 64.
     - `layer_norm`: put a `LayerNorm` after the embedding. Default False.
@@ -228,6 +240,11 @@ def network(
 
     **Returns:** the `Network`; it reads only `timestep.obs` (not the previous
     action or reward).
+
+    **Raises:** `ValueError` for an unknown torso name, or a torso module that
+    does not map `(time, features)` to `(time, features)` (the message says which
+    width it takes or gives, found by tracing it: nothing is compiled);
+    `TypeError` for a `torso` that is none of the three.
 
     **Example:**
 
@@ -256,6 +273,20 @@ def network(
     assert values.shape == (5,)
     ```
     """
+    return _network("network", env, env_params, head, torso, features, layer_norm, key)
+
+
+def _network(
+    caller: str,
+    env: Environment,
+    env_params: PyTree[Any],
+    head: Callable[[PRNGKeyArray], eqx.Module],
+    torso: Torso,
+    features: int,
+    layer_norm: bool,
+    key: PRNGKeyArray,
+) -> mnn.Network:
+    """`network`, with `caller` (the builder called) starting its messages."""
     obs_dim = math.prod(env.observation_space(env_params).shape)
     k_embed, k_torso, k_head = jr.split(key, 3)
     # The key an `MLP` of one layer would use, so agents match earlier releases.
@@ -265,7 +296,12 @@ def network(
         layers.append(eqx.nn.LayerNorm(features))
     layers.append(_ReLU())
     extractor = mnn.FeatureExtractor(eqx.nn.Sequential(layers))
-    body = make_torso(torso, in_features=features, features=features, key=k_torso)
+    if isinstance(torso, str):
+        body = make_torso(torso, in_features=features, features=features, key=k_torso)
+    else:
+        is_model = isinstance(torso, mnn.AbstractSequenceModel)
+        body = torso if is_model or not callable(torso) else torso(k_torso)
+        check_torso(caller, body, in_features=features, features=features)
     return mnn.Network(extractor, body, head(k_head))
 
 
@@ -273,7 +309,7 @@ def actor_critic(
     env: Environment,
     env_params: PyTree[Any],
     *,
-    torso: str = "gru",
+    torso: Torso = "gru",
     features: int = 64,
     key: PRNGKeyArray,
 ) -> tuple[mnn.Network, mnn.Network]:
@@ -290,8 +326,10 @@ def actor_critic(
       (e.g. from [`memrl_eqx.envs.make`][]).
     - `env_params`: the environment's params, for its observation and action
       spaces.
-    - `torso`: the name of both torsos, a key of `memrl_eqx.TORSOS`. Default
-      `"gru"`.
+    - `torso`: both torsos: a name of `memrl_eqx.TORSOS`, a sequence model from
+      `(time, features)` to `(time, features)` (both networks start from its
+      parameters), or a function of a PRNG key returning one (called once per
+      network); see [`memrl_eqx.network`][]. Default `"gru"`.
     - `features`: the width of the embedding, the torsos and the heads' inputs.
       Default 64.
     - `key`: a PRNG key, split between the actor and the critic (keyword only).
@@ -337,15 +375,10 @@ def actor_critic(
             in_features=features, action_dim=spec[0], key=k
         )
     k_actor, k_critic = jr.split(key)
-    kwargs = dict(torso=torso, features=features)
-    actor = network(env, env_params, policy, **kwargs, key=k_actor)
-    critic = network(
-        env,
-        env_params,
-        lambda k: heads.VNetwork(in_features=features, key=k),
-        **kwargs,
-        key=k_critic,
-    )
+    value = lambda k: heads.VNetwork(in_features=features, key=k)
+    args = (torso, features, False)
+    actor = _network("actor_critic", env, env_params, policy, *args, k_actor)
+    critic = _network("actor_critic", env, env_params, value, *args, k_critic)
     return actor, critic
 
 
@@ -353,7 +386,7 @@ def q_network(
     env: Environment,
     env_params: PyTree[Any],
     *,
-    torso: str = "gru",
+    torso: Torso = "gru",
     features: int = 64,
     layer_norm: bool = False,
     key: PRNGKeyArray,
@@ -366,8 +399,9 @@ def q_network(
     - `env`: a gymnax `Environment` with a discrete action space.
     - `env_params`: the environment's params, for its observation and action
       spaces.
-    - `torso`: the name of the torso, a key of `memrl_eqx.TORSOS`. Default
-      `"gru"`.
+    - `torso`: a name of `memrl_eqx.TORSOS`, a sequence model from
+      `(time, features)` to `(time, features)`, or a function of a PRNG key
+      returning one; see [`memrl_eqx.network`][]. Default `"gru"`.
     - `features`: the width of the embedding, the torso and the head's input.
       Default 64.
     - `layer_norm`: put a `LayerNorm` after the embedding (PQN wants it).
@@ -408,22 +442,18 @@ def q_network(
             "q_network: the environment's action space must be discrete; "
             f"got a continuous one of dimension {spec[0]}."
         )
-    return network(
-        env,
-        env_params,
-        lambda k: heads.DiscreteQNetwork(in_features=features, action_dim=spec, key=k),
-        torso=torso,
-        features=features,
-        layer_norm=layer_norm,
-        key=key,
+    head = lambda k: heads.DiscreteQNetwork(
+        in_features=features, action_dim=spec, key=k
     )
+    args = (torso, features, layer_norm, key)
+    return _network("q_network", env, env_params, head, *args)
 
 
 def sac_networks(
     env: Environment,
     env_params: PyTree[Any],
     *,
-    torso: str = "gru",
+    torso: Torso = "gru",
     features: int = 64,
     key: PRNGKeyArray,
 ) -> tuple[mnn.Network, mnn.Network]:
@@ -443,8 +473,10 @@ def sac_networks(
     - `env`: a gymnax `Environment` with a discrete or 1-d `Box` action space.
     - `env_params`: the environment's params, for its observation and action
       spaces (and the box's bounds).
-    - `torso`: the name of both torsos, a key of `memrl_eqx.TORSOS`. Default
-      `"gru"`.
+    - `torso`: both torsos: a name of `memrl_eqx.TORSOS`, a sequence model from
+      `(time, features)` to `(time, features)` (both networks start from its
+      parameters), or a function of a PRNG key returning one (called once per
+      network); see [`memrl_eqx.network`][]. Default `"gru"`.
     - `features`: the width of the embedding, the torsos, the heads' inputs and
       the critics' hidden layers. Default 64.
     - `key`: a PRNG key, split between the actor and the critic (keyword only).
@@ -499,7 +531,7 @@ def sac_networks(
             in_features=features, action_dim=dim, hidden=(features,), key=k
         )
     k_actor, k_critic = jr.split(key)
-    kwargs = dict(torso=torso, features=features)
-    actor = network(env, env_params, policy, **kwargs, key=k_actor)
-    critic = network(env, env_params, q_head, **kwargs, key=k_critic)
+    args = (torso, features, False)
+    actor = _network("sac_networks", env, env_params, policy, *args, k_actor)
+    critic = _network("sac_networks", env, env_params, q_head, *args, k_critic)
     return actor, critic

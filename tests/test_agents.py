@@ -7,7 +7,13 @@ import jax.random as jr
 import pytest
 
 import memrl_eqx.nn as mnn
-from memrl_eqx._agents import actor_critic, make_torso, TORSOS
+from memrl_eqx._agents import (
+    actor_critic,
+    make_torso,
+    q_network,
+    sac_networks,
+    TORSOS,
+)
 
 
 @pytest.mark.parametrize("name", sorted(TORSOS))
@@ -38,3 +44,47 @@ def test_actor_critic_heads():
 def test_unknown_torso_lists_the_choices():
     with pytest.raises(ValueError, match="choose one of: .*gru"):
         make_torso("transformer", in_features=2, features=2, key=jr.key(0))
+
+
+def _gru(key, in_features=8, features=8):
+    return mnn.RNN(mnn.GRUCell(in_features=in_features, features=features, key=key))
+
+
+@pytest.mark.parametrize("builder", [actor_critic, q_network, sac_networks])
+def test_builders_take_a_torso_module_or_a_function_of_a_key(builder):
+    env, params = gymnax.make("CartPole-v1")
+    module = _gru(jr.key(1))
+    networks = builder(env, params, torso=module, features=8, key=jr.key(0))
+    networks = networks if isinstance(networks, tuple) else (networks,)
+    for net in networks:  # the module itself, its parameters untouched
+        assert (net.torso.cell.weight_ih == module.cell.weight_ih).all()
+    calls = []
+    factory = lambda key: calls.append(key) or _gru(key)
+    networks = builder(env, params, torso=factory, features=8, key=jr.key(0))
+    networks = networks if isinstance(networks, tuple) else (networks,)
+    assert len(calls) == len(networks)  # one torso per network, each its own key
+    if len(networks) == 2:
+        a, b = (net.torso.cell.weight_ih for net in networks)
+        assert not (a == b).all()
+
+
+@pytest.mark.parametrize(
+    "torso, message",
+    [
+        (
+            _gru(jr.key(0), in_features=5),
+            "actor_critic: the torso.*features=8.*in_features=5",
+        ),
+        (_gru(jr.key(0), features=3), "actor_critic: the torso's outputs.*8.*\\(3,\\)"),
+    ],
+)
+def test_a_torso_module_of_the_wrong_width_is_a_value_error(torso, message):
+    env, params = gymnax.make("CartPole-v1")
+    with pytest.raises(ValueError, match=message):
+        actor_critic(env, params, torso=torso, features=8, key=jr.key(0))
+
+
+def test_a_torso_that_is_no_sequence_model_is_a_type_error():
+    env, params = gymnax.make("CartPole-v1")
+    with pytest.raises(TypeError, match="q_network: `torso` must be"):
+        q_network(env, params, torso=lambda key: 3, features=8, key=jr.key(0))

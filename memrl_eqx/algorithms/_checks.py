@@ -95,9 +95,7 @@ def _torso_runs_at(torso: AbstractSequenceModel) -> Callable:
     return lambda width: _trace(_run_torso, torso, _zeros(_TIME, width))[1]
 
 
-def check_torso(
-    caller: str, torso: AbstractSequenceModel, *, in_features: int, features: int
-) -> None:
+def check_torso(caller: str, torso: Any, *, in_features: int, features: int) -> None:
     """Raise a `ValueError` starting with `caller` unless `torso` is a sequence
     model from `(time, in_features)` to `(time, features)`."""
     if not isinstance(torso, AbstractSequenceModel):
