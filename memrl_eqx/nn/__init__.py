@@ -27,6 +27,7 @@ from ._linear_attention import LinearAttentionCell as LinearAttentionCell
 from ._lru import LRUCell as LRUCell
 from ._lstm import LSTMCell as LSTMCell
 from ._mamba2 import Mamba2Cell as Mamba2Cell
+from ._mamba3 import Mamba3Cell as Mamba3Cell
 from ._memoroid import Memoroid as Memoroid
 from ._memoroid_cell import AbstractMemoroidCell as AbstractMemoroidCell
 from ._mgu import MGUCell as MGUCell

@@ -19,9 +19,19 @@ Mamba2Element = tuple[
 _NORM_EPS = 1e-5
 
 
-def _lecun(key: PRNGKeyArray, out_dim: int, in_dim: int) -> Array:
+def lecun(key: PRNGKeyArray, out_dim: int, in_dim: int) -> Array:
+    """A LeCun-normal `(out_dim, in_dim)` weight matrix."""
     init = jax.nn.initializers.lecun_normal(in_axis=-1, out_axis=-2)
     return init(key, (out_dim, in_dim), jnp.float32)
+
+
+def dt_bias_init(key: PRNGKeyArray, num_heads: int) -> Float[Array, " num_heads"]:
+    """The Mamba step-size bias: the inverse softplus of
+    $\\Delta_0 = e^{U(\\log 10^{-3}, \\log 10^{-1})}$ per head, floored at
+    $10^{-4}$, so that $\\mathrm{softplus}(b_\\Delta) = \\Delta_0$."""
+    log_dt = jr.uniform(key, (num_heads,), minval=math.log(1e-3), maxval=math.log(0.1))
+    dt = jnp.maximum(jnp.exp(log_dt), 1e-4)
+    return dt + jnp.log(-jnp.expm1(-dt))  # inverse softplus
 
 
 class Mamba2Cell(AbstractMemoroidCell):
@@ -106,25 +116,21 @@ class Mamba2Cell(AbstractMemoroidCell):
         inner = num_heads * head_dim
         channels = inner + 2 * state_dim
         keys = jr.split(key, 8)
-        self.xbc_proj = _lecun(keys[0], channels, in_features)
-        self.z_proj = _lecun(keys[1], inner, in_features)
-        self.dt_proj = _lecun(keys[2], num_heads, in_features)
+        self.xbc_proj = lecun(keys[0], channels, in_features)
+        self.z_proj = lecun(keys[1], inner, in_features)
+        self.dt_proj = lecun(keys[2], num_heads, in_features)
         bound = 1 / math.sqrt(self.window)
         self.conv_weight = jr.uniform(
             keys[3], (self.window, channels), minval=-bound, maxval=bound
         )
         self.conv_bias = jr.uniform(keys[4], (channels,), minval=-bound, maxval=bound)
-        log_dt = jr.uniform(
-            keys[5], (num_heads,), minval=math.log(1e-3), maxval=math.log(0.1)
-        )
-        dt = jnp.maximum(jnp.exp(log_dt), 1e-4)
-        self.dt_bias = dt + jnp.log(-jnp.expm1(-dt))  # inverse softplus
+        self.dt_bias = dt_bias_init(keys[5], num_heads)
         self.A_log = jr.uniform(
             keys[6], (num_heads,), minval=math.log(1.0), maxval=math.log(16.0)
         )
         self.D = jnp.ones((num_heads,))
         self.norm_weight = jnp.ones((inner,))
-        self.out_proj = _lecun(keys[7], features, inner)
+        self.out_proj = lecun(keys[7], features, inner)
         self.in_features = in_features
         self.features = features
         self.num_heads = num_heads

@@ -1,11 +1,12 @@
-"""The windowed Memoroid cells (causal convolution over an input window):
-mLSTM and Mamba2."""
+"""The windowed Memoroid cells: mLSTM and Mamba2 (a causal convolution over an
+input window) and Mamba3 (its two-tap update reads the previous input)."""
 
 import equinox as eqx
 import jax.random as jr
 
 import memrl_eqx.nn as mnn
 from memrl_eqx.nn._mamba2 import Mamba2Cell
+from memrl_eqx.nn._mamba3 import Mamba3Cell
 from memrl_eqx.nn._mlstm import mLSTMCell
 
 from .zoo_core import IN, OUT
@@ -40,7 +41,14 @@ def make_mamba2(key, scan="associative"):
     return mnn.Memoroid(cell, scan=scan)
 
 
-MODELS = {"mlstm": make_mlstm, "mamba2": make_mamba2}
+def make_mamba3(key, scan="associative"):
+    cell = Mamba3Cell(
+        in_features=IN, features=OUT, num_heads=2, head_dim=3, state_dim=4, key=key
+    )
+    return mnn.Memoroid(cell, scan=scan)
+
+
+MODELS = {"mlstm": make_mlstm, "mamba2": make_mamba2, "mamba3": make_mamba3}
 
 
 def causal_conv_reference(seq, resets, weight, bias):
