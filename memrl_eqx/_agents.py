@@ -57,6 +57,9 @@ TORSOS: dict[str, TorsoFactory] = {
     "mamba2": lambda i, f, key: mnn.Memoroid(
         mnn.Mamba2Cell(in_features=i, features=f, key=key)
     ),
+    "mamba3": lambda i, f, key: mnn.Memoroid(
+        mnn.Mamba3Cell(in_features=i, features=f, key=key)
+    ),
     "xlstm": lambda i, f, key: mnn.xLSTM(in_features=i, features=f, key=key),
     "self_attention": lambda i, f, key: mnn.SelfAttention(
         in_features=i,
