@@ -119,8 +119,8 @@ class OptionError(ValueError):
     """A configuration that cannot be used; the message names the option."""
 
 
-def _closest(name: str, names) -> str:
-    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
+def _closest(name: Any, names) -> str:
+    close = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.5)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
@@ -197,10 +197,9 @@ def check_options(options: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise OptionError(f"{name}: expected a positive integer, got {value!r}")
 
-    for name in ("features", "total_steps", "seeds", "log_every"):
+    for name in ("features", "total_steps", "seeds", "log_every", "checkpoint_every"):
         positive(name, options[name])
-    for name in ("checkpoint_every", "eval_episodes"):
-        positive(name, options[name])
+    positive("eval_episodes", options["eval_episodes"])
     for name in ("warmup_steps", "eval_every"):
         if options[name] is not None:
             positive(name, options[name])

@@ -3,6 +3,7 @@ library, values are typed as the config classes have them, and the optimiser a
 spec describes is the one optax builds by hand."""
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -157,3 +158,17 @@ def test_parsing_the_command_line_does_not_import_jax():
     )
     assert result.returncode == 0, result.stderr
     assert "PPOConfig has no field 'gama' (did you mean gamma" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("torso", 5, "torso: unknown torso 5"),
+        ("seed", 1.5, "seed: expected an integer, got 1.5"),
+        ("total_steps", "many", "total_steps: expected a positive integer"),
+        ("env", 3, "env: expected an id 'namespace::name', got 3"),
+    ],
+)
+def test_a_file_option_of_the_wrong_type_is_named(option, value, message):
+    with pytest.raises(O.OptionError, match=re.escape(message)):
+        O.check_options({**O.DEFAULTS, option: value})
