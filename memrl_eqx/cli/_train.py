@@ -213,13 +213,6 @@ def train(
             "steps; pass a larger --total-steps to continue it, or evaluate "
             f"it with `memrl-eqx evaluate {run}`"
         )
-    if resume:
-        print(f"resuming {run} at step {meta['step']:,}", flush=True)
-    else:
-        _run.write_config(run, config_file(resolved))
-        print(f"run directory: {run}", flush=True)
-
-    seeds = build_seeds(resolved) if seeds is None else seeds
     done = meta["updates"] if meta else 0
     last_step = meta["step"] if meta else None
     names = options["loggers"]
@@ -258,6 +251,14 @@ def train(
     fold = jax.vmap(jr.fold_in, in_axes=(0, None))
     with file_logger, logger, _Interrupts() as interrupts:
         try:
+            # Inside the try: an interrupt while the networks are built (after
+            # config.json is written) is reported like any other.
+            if resume:
+                print(f"resuming {run} at step {meta['step']:,}", flush=True)
+            else:
+                _run.write_config(run, config_file(resolved))
+                print(f"run directory: {run}", flush=True)
+            seeds = build_seeds(resolved) if seeds is None else seeds
             if meta is None:
                 state = init_states(seeds, steps["warmup_steps"])
             else:
