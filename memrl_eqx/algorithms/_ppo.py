@@ -256,13 +256,9 @@ class PPO(eqx.Module):
     def init(self, key: PRNGKeyArray) -> PPOState:
         """A fresh training state: environments reset, carries at their start."""
         key, reset_key = jr.split(key)
-        n = self.config.num_envs
-        obs, env_state = reset_envs(self.env, self.env_params, reset_key, n)
-        space = self.env.action_space(self.env_params)
-        action_dtype = jnp.int32 if _is_discrete(space) else jnp.float32
-        timestep = first_timestep(obs, space.shape, action_dtype)
-        actor_carry = batch_init_carry(self.actor, n)
-        critic_carry = batch_init_carry(self.critic, n)
+        env_state, timestep = self._reset(reset_key)
+        actor_carry = self._init_carries(self.actor)
+        critic_carry = self._init_carries(self.critic)
         params = eqx.filter((self.actor, self.critic), eqx.is_inexact_array)
         with jax.numpy_dtype_promotion("standard"):
             opt_state = self.optimizer.init(params)
@@ -291,6 +287,48 @@ class PPO(eqx.Module):
             step=jnp.zeros((), jnp.int32),
             **burn_in_state,
         )
+
+    # ---------------------------------------------------- how envs are batched
+    # Hooks for algorithms built on this one (the multi-agent PPOs, whose agents
+    # are extra streams): a *stream* is one row of the timesteps and carries,
+    # `config.num_envs * _streams_per_env` of them, grouped by environment.
+    @property
+    def _streams_per_env(self) -> int:
+        """Streams (rows of timesteps and carries) per environment: 1."""
+        return 1
+
+    def _reset(self, key: PRNGKeyArray) -> tuple[PyTree[Any], Timestep]:
+        """Reset every environment: `(env_state, timestep)`, one row per stream."""
+        obs, env_state = reset_envs(
+            self.env, self.env_params, key, self.config.num_envs
+        )
+        space = self.env.action_space(self.env_params)
+        action_dtype = jnp.int32 if _is_discrete(space) else jnp.float32
+        return env_state, first_timestep(obs, space.shape, action_dtype)
+
+    def _step(self, key: PRNGKeyArray, env_state: PyTree[Any], action: Array):
+        """Step every environment with one action per stream; what `step_once`
+        returns, one row per stream."""
+        return step_once(
+            self.env, self.env_params, key, env_state, self._env_action(action)
+        )
+
+    def _over_streams(self, fn, *networks: Network):
+        """`fn(*networks, *rows)` mapped over the streams (the leading axis of
+        every `rows` argument), the networks shared by all streams."""
+        return jax.vmap(lambda *rows: fn(*networks, *rows))
+
+    def _init_carries(self, network: Network) -> PyTree[Array]:
+        """`network`'s initial carry, one row per stream."""
+        return batch_init_carry(network, self.config.num_envs)
+
+    def _actor_input(self, timestep: Timestep) -> Timestep:
+        """What the actor sees of a (stored) timestep: all of it."""
+        return timestep
+
+    def _critic_input(self, timestep: Timestep) -> Timestep:
+        """What the critic sees of a (stored) timestep: all of it."""
+        return timestep
 
     # ----------------------------------------------------------------- train
     def train(
@@ -342,29 +380,21 @@ class PPO(eqx.Module):
                     burn_in_carries,
                 )
             key, act_key, env_key = jr.split(state.key, 3)
-            (actor_carry, critic_carry), (action, log_prob, value) = jax.vmap(
-                _act, in_axes=(None, None, 0, 0, 0, 0)
-            )(
-                state.actor,
-                state.critic,
+            act = self._over_streams(_act, state.actor, state.critic)
+            (actor_carry, critic_carry), (action, log_prob, value) = act(
                 state.actor_carry,
                 state.critic_carry,
-                state.timestep,
-                jr.split(act_key, cfg.num_envs),
+                self._actor_input(state.timestep),
+                self._critic_input(state.timestep),
+                jr.split(act_key, cfg.num_envs * self._streams_per_env),
             )
-            env_state, timestep, reward, terminated, truncated, info = step_once(
-                self.env,
-                self.env_params,
-                env_key,
-                state.env_state,
-                self._env_action(action),
+            env_state, timestep, reward, terminated, truncated, info = self._step(
+                env_key, state.env_state, action
             )
             final_value = lax.cond(
                 jnp.any(truncated),
-                lambda: jax.vmap(_value, in_axes=(None, 0, 0))(
-                    state.critic,
-                    critic_carry,
-                    info["final_timestep"],
+                lambda: self._over_streams(_value, state.critic)(
+                    critic_carry, self._critic_input(info["final_timestep"])
                 ),
                 lambda: jnp.zeros_like(reward),
             )
@@ -396,8 +426,8 @@ class PPO(eqx.Module):
         (state, burn_in_carries), rollout = lax.scan(
             step, (state, carries), jnp.arange(cfg.num_steps)
         )
-        last_value = jax.vmap(_value, in_axes=(None, 0, 0))(
-            state.critic, state.critic_carry, state.timestep
+        last_value = self._over_streams(_value, state.critic)(
+            state.critic_carry, self._critic_input(state.timestep)
         )
         return state, rollout, last_value, burn_in_carries
 
@@ -419,11 +449,14 @@ class PPO(eqx.Module):
             return actor_carry, critic_carry
         length = self.config.burn_in_length
 
-        def refresh(network, carry):
-            run = lambda c, t: burn_in(network, c, t, length)[0]
-            return clear_auxiliary(jax.vmap(run)(carry, burn_in_timestep))
+        def refresh(network, carry, timestep):
+            run = lambda net, c, t: burn_in(net, c, t, length)[0]
+            return clear_auxiliary(self._over_streams(run, network)(carry, timestep))
 
-        return refresh(actor, actor_carry), refresh(critic, critic_carry)
+        return (
+            refresh(actor, actor_carry, self._actor_input(burn_in_timestep)),
+            refresh(critic, critic_carry, self._critic_input(burn_in_timestep)),
+        )
 
     def _loss(self, params, batch, key):
         actor, critic = params
@@ -435,10 +468,12 @@ class PPO(eqx.Module):
         )
         timestep = data.timestep
         keys = jr.split(key, advantages.shape[0])
-        actor_carry, (log_prob, entropy) = jax.vmap(
-            _policy_terms, in_axes=(None, 0, 0, 0, 0)
-        )(actor, actor_carry, timestep, data.action, keys)
-        critic_carry, values = jax.vmap(critic)(critic_carry, timestep)
+        actor_carry, (log_prob, entropy) = self._over_streams(_policy_terms, actor)(
+            actor_carry, self._actor_input(timestep), data.action, keys
+        )
+        critic_carry, values = self._over_streams(_call, critic)(
+            critic_carry, self._critic_input(timestep)
+        )
         entropy = jnp.mean(entropy)
         log_ratio = log_prob - data.log_prob
         ratio = jnp.exp(log_ratio)
@@ -540,8 +575,12 @@ class PPO(eqx.Module):
             return (eqx.apply_updates(params, updates), opt_state), aux
 
         def epoch(carry, key):
+            # Whole environments: the streams of one stay together.
             permutation = jr.permutation(key, cfg.num_envs)
-            shuffled = jtu.tree_map(lambda x: x[permutation], batch)
+            by_env = lambda x: x.reshape((cfg.num_envs, -1) + x.shape[1:])
+            shuffled = jtu.tree_map(
+                lambda x: by_env(x)[permutation].reshape(x.shape), batch
+            )
             minibatches = jtu.tree_map(
                 lambda x: x.reshape((cfg.num_minibatches, -1) + x.shape[1:]),
                 shuffled,
@@ -632,14 +671,19 @@ def _policy_terms(actor, carry, timestep, action, key):
     return carry, (dist.log_prob(action), _entropy(dist, key))
 
 
-def _act(actor, critic, actor_carry, critic_carry, timestep, key):
-    sequence = add_time_axis(timestep)
-    actor_carry, dist = actor(actor_carry, sequence)
-    critic_carry, value = critic(critic_carry, sequence)
+def _act(
+    actor, critic, actor_carry, critic_carry, actor_timestep, critic_timestep, key
+):
+    actor_carry, dist = actor(actor_carry, add_time_axis(actor_timestep))
+    critic_carry, value = critic(critic_carry, add_time_axis(critic_timestep))
     # The log-probability is `log_prob` of the action, as in the loss (not the
     # one `sample_and_log_prob` may give), so the first ratio is exactly 1.
     action = dist.sample(seed=key)
     return (actor_carry, critic_carry), (action[0], dist.log_prob(action)[0], value[0])
+
+
+def _call(network, carry, timestep):
+    return network(carry, timestep)
 
 
 def _value(critic, carry, timestep) -> Float[Array, ""]:
