@@ -161,12 +161,79 @@ def _train_parser(commands) -> argparse.ArgumentParser:
     return train
 
 
+_BENCH_EPILOG = """\
+configuration: PPO with PPOConfig(gae_lambda=0.8) and adam(1e-3, eps=1e-5) clipped
+at 0.5 (the preset examples/configs/ppo_popgym.toml) unless --set FIELD=VALUE,
+--set optimizer.FIELD=VALUE or --config FILE.toml say otherwise; a file may hold
+the options below as top-level keys (torsos, tasks, seeds, total_steps, features,
+eval_episodes) and [config] and [optimizer] tables, and may be a training preset
+(its env and torso are then not used). Running the same command again continues
+the bench: finished cells are skipped, an unfinished one resumes from its last
+checkpoint (docs/popgym_benchmark.md has the details)."""
+
+
+def _bench_parser(commands) -> None:
+    d = O.BENCH_DEFAULTS
+    bench = commands.add_parser(
+        "bench", help="run a benchmark into a resumable bench directory"
+    )
+    which = bench.add_subparsers(dest="benchmark", required=True, parser_class=_Parser)
+    popgym = which.add_parser(
+        "popgym",
+        help="the POPGym memory benchmark with PPO",
+        description="The POPGym benchmark (Morad et al., ICLR 2023) with PPO: every "
+        "torso on every task, several seeds each, scored by MMER beside the "
+        "published figures.",
+        epilog=_BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    add = popgym.add_argument
+    add("--out", required=True, metavar="DIR", help="the bench directory")
+    add(
+        "--torsos",
+        help=f"torso names, comma-separated (default {d['torsos']}; "
+        f"choose from {', '.join(O.TORSO_NAMES)})",
+    )
+    add(
+        "--tasks",
+        help=f"POPGym task names with their level (e.g. RepeatFirstEasy) or levels "
+        f"easy, medium, hard, all; comma-separated (default {d['tasks']})",
+    )
+    add("--seeds", type=_positive_int, help=f"seeds per cell (default {d['seeds']})")
+    add(
+        "--total-steps",
+        type=_positive_int,
+        help=f"environment steps per seed and cell (default {d['total_steps']:_})",
+    )
+    add("--features", type=_positive_int, help=f"width (default {d['features']})")
+    add(
+        "--eval-episodes",
+        type=_positive_int,
+        help=f"greedy evaluation episodes per seed (default {d['eval_episodes']})",
+    )
+    add("--config", metavar="FILE", help="a TOML file of options and tables")
+    add(
+        "--set",
+        metavar="FIELD=VALUE",
+        action="append",
+        dest="assignments",
+        help="a PPOConfig field or optimizer.FIELD; repeatable",
+    )
+    add(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of a bench directory of other settings",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="memrl-eqx", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(
         dest="command", required=True, parser_class=_Parser
     )
     _train_parser(commands)
+    _bench_parser(commands)
 
     evaluate = commands.add_parser(
         "evaluate", help="evaluate the checkpointed policies of a run"
@@ -199,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `memrl-eqx` and `python -m memrl_eqx`.
 
     The commands are `train` (a new run, or `--resume` one), `evaluate` (a run's
-    checkpointed policies), `plot` (learning curves of runs) and `envs` (list the
+    checkpointed policies), `plot` (learning curves of runs), `bench popgym` (the
+    POPGym benchmark into a resumable bench directory) and `envs` (list the
     environment ids); `memrl-eqx COMMAND --help` lists each one's options.
 
     **Arguments:** `argv`, the command line without the program's name, e.g.
@@ -217,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _envs(args.namespace, args.verbose)
         if args.command == "train":
             return _train(args, argv)
+        if args.command == "bench":
+            return _bench(args, argv)
         if args.command == "evaluate":
             from ._evaluate import evaluate
 
@@ -365,6 +435,25 @@ def _train(args, argv: list[str]) -> int:
     from ._train import train
 
     return train(resolved, run=run_dir, resume=False, command=argv, seeds=seeds)
+
+
+def _bench(args, argv: list[str]) -> int:
+    from . import _bench as B
+
+    given = vars(args).copy()
+    for key in ("command", "benchmark"):
+        del given[key]
+    out, overwrite = given.pop("out"), given.pop("overwrite", False)
+    assignments = given.pop("assignments", [])
+    file = O.read_file(given.pop("config"), B.KNOWN) if "config" in given else None
+    resolved, ignored = B.resolve(file, given, assignments)
+    if ignored:
+        print(
+            f"bench popgym: the file's {', '.join(ignored)} "
+            f"{'is' if len(ignored) == 1 else 'are'} not used by the bench",
+            file=sys.stderr,
+        )
+    return B.bench_popgym(resolved, out=out, overwrite=overwrite, command=argv)
 
 
 def _resume(place: dict, cli: dict) -> int:

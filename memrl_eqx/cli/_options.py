@@ -115,6 +115,24 @@ RESUMABLE = ("total_steps", "checkpoint_every", "eval_episodes", "loggers")
 """The options a resumed run may change."""
 
 
+BENCH_DEFAULTS: dict[str, Any] = dict(
+    torsos="gru,mlp",
+    tasks="easy",
+    seeds=3,
+    total_steps=2_000_000,
+    features=128,
+    eval_episodes=32,
+)
+"""The defaults of `memrl-eqx bench popgym` and of `memrl_eqx.bench.popgym`."""
+
+BENCH_CONFIG: dict[str, Any] = dict(gae_lambda=0.8)
+"""The bench's PPO: `PPOConfig`'s defaults but `gae_lambda` (the preset
+`examples/configs/ppo_popgym.toml`, whose comments say why)."""
+
+BENCH_OPTIMIZER: dict[str, Any] = OPTIMIZER_DEFAULTS["ppo"] | {"learning_rate": 1e-3}
+"""The bench's optimiser: PPO's with a learning rate of 1e-3 (the preset's)."""
+
+
 class OptionError(ValueError):
     """A configuration that cannot be used; the message names the option."""
 
@@ -146,9 +164,13 @@ def empty() -> dict[str, dict[str, Any]]:
     return {"options": {}, "config": {}, "optimizer": {}}
 
 
-def read_file(path: str) -> dict[str, dict[str, Any]]:
+def read_file(
+    path: str, known: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """The options, config and optimizer of a TOML file or of a run's
-    `config.json` (its `created` and `versions` are information only)."""
+    `config.json` (its `created` and `versions` are information only); the
+    options must be names of `known` (default: those of `memrl-eqx train`)."""
+    known = DEFAULTS if known is None else known
     if not os.path.isfile(path):
         raise OptionError(f"--config: {path!r} does not exist")
     try:
@@ -172,11 +194,11 @@ def read_file(path: str) -> dict[str, dict[str, Any]]:
         else:
             out["options"][key] = value
     for name in out["options"]:
-        if name not in DEFAULTS:
+        if name not in known:
             raise OptionError(
                 f"--config: {path}: unknown option {name!r}"
-                f"{_closest(name, DEFAULTS)}; the options are "
-                f"{', '.join(DEFAULTS)}, and the tables [config] and [optimizer]"
+                f"{_closest(name, known)}; the options are "
+                f"{', '.join(known)}, and the tables [config] and [optimizer]"
             )
     return out
 
