@@ -360,13 +360,15 @@ def _run_cell(
             done, steps, returns, seconds = 0, [], [[] for _ in range(seeds)], 0.0
     if not done:
         log(
-            f"train {label}: {seeds} seeds at once, {num_chunks} chunks of "
+            f"train {label}: {seeds} seeds at once, {num_chunks} chunks of up to "
             f"{chunk_steps:,} steps ({updates * per_update:,} steps per seed)"
         )
 
     failure = None
     for chunk in range(done, num_chunks):
-        states, metrics = _train(algo, states, chunk_steps)
+        # The last chunk may be shorter: exactly `updates` updates are trained.
+        n = min(chunk_updates, updates - chunk * chunk_updates)
+        states, metrics = _train(algo, states, n * per_update)
         metrics = jax.tree.map(np.asarray, metrics)
         loss = metrics["loss"]  # (seeds, updates)
         bad = ~np.isfinite(loss)

@@ -126,7 +126,7 @@ def test_a_file_for_another_algorithm_is_refused(tmp_path, capsys):
 def test_an_interrupted_bench_continues_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "bench"
     command = [sys.executable, "-m", "memrl_eqx", "bench", "popgym"]
-    command += ["--out", str(out), *SMALL, "--total-steps", "5120"]  # 40 updates
+    command += ["--out", str(out), *SMALL, "--total-steps", "5248"]  # 41 updates
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     checkpoint = out / "cells" / "mlp-RepeatFirstEasy" / "state.ckpt"
     deadline = time.monotonic() + 240
@@ -143,4 +143,5 @@ def test_an_interrupted_bench_continues_where_it_stopped(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "resume mlp RepeatFirstEasy from its checkpoint at chunk" in err
     (record,) = _records(out)
-    assert record["steps_trained"] == 5120 and len(record["steps"]) == 40
+    # 41 updates exactly: 13 chunks of 3, then one of 2.
+    assert record["steps_trained"] == 5248 and len(record["steps"]) == 41
