@@ -7,6 +7,7 @@ from ._exploration import (
     epsilon_greedy as epsilon_greedy,
     linear_schedule as linear_schedule,
 )
+from ._obgd import obgd_step_size as obgd_step_size
 from ._offpolicy import Transition as Transition
 from ._ppo import PPO as PPO, PPOConfig as PPOConfig, PPOState as PPOState
 from ._pqn import PQN as PQN, PQNConfig as PQNConfig, PQNState as PQNState
@@ -24,4 +25,11 @@ from ._sac import (
     SACState as SACState,
 )
 from ._sacd import SACD as SACD, SACDConfig as SACDConfig
+from ._stream_ac import (
+    sparse_init as sparse_init,
+    stream_actor_critic as stream_actor_critic,
+    StreamAC as StreamAC,
+    StreamACConfig as StreamACConfig,
+    StreamACState as StreamACState,
+)
 from ._target import polyak_update as polyak_update
