@@ -150,7 +150,10 @@ def check_networks(
       returning one value per step), `"q"` (discrete actions: a head with
       `q_values`, one value per action, and `loss`) or `"twin_q"` (as `"q"`
       with two critics on the last axis of the output; for continuous actions,
-      a head called with the actions, with `value` and `loss`).
+      a head called with the actions, with `value` and `loss`). An algorithm
+      whose loss needs one head class gives `(network, role, head_type,
+      builder)`: the head must be a `head_type`, and the message names
+      `builder` (e.g. `"memrl_eqx.sac_networks"`) as where to get one.
 
     Checked, in order, on `(time, ...)` sequences of the environment's first
     timesteps: that it is a `Network`; that its feature extractor takes them;
@@ -163,8 +166,20 @@ def check_networks(
     """
     timestep = _timestep(env, env_params)
     space = env.action_space(env_params)
-    for name, (network, role) in networks.items():
+    for name, (network, role, *needs) in networks.items():
+        if needs:
+            _check_head_type(f"{algorithm}: `{name}`", network, *needs)
         _check_network(f"{algorithm}: `{name}`", network, role, timestep, space)
+
+
+def _check_head_type(name: str, network: Any, head_type: type, builder: str) -> None:
+    head = getattr(network, "head", None)
+    if not isinstance(network, Network) or not isinstance(head, head_type):
+        raise ValueError(
+            f"{name} must be a `Network` with a `heads.{head_type.__name__}` head, "
+            f"e.g. from `{builder}`; got {type(network).__name__} with head "
+            f"{type(head).__name__}."
+        )
 
 
 def _check_network(

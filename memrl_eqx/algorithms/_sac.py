@@ -624,32 +624,11 @@ class SAC(AbstractSoftActorCritic):
                 f"discrete actions); got {type(space).__name__} with shape "
                 f"{getattr(space, 'shape', None)}."
             )
-        action_dim = int(space.shape[0])
-        head = getattr(actor, "head", None)
-        if not isinstance(actor, Network) or not isinstance(head, SquashedGaussian):
-            raise ValueError(
-                "SAC: `actor` must be a `Network` with a `heads.SquashedGaussian` "
-                "head, e.g. from `memrl_eqx.sac_networks`; got "
-                f"{type(actor).__name__} with head {type(head).__name__}."
-            )
-        head = getattr(critic, "head", None)
-        if not isinstance(critic, Network) or not isinstance(
-            head, TwinContinuousQNetwork
-        ):
-            raise ValueError(
-                "SAC: `critic` must be a `Network` with a "
-                "`heads.TwinContinuousQNetwork` head, e.g. from "
-                f"`memrl_eqx.sac_networks`; got {type(critic).__name__} with head "
-                f"{type(head).__name__}."
-            )
-        for name, net in (("actor", actor), ("critic", critic)):
-            if net.head.action_dim != action_dim:
-                raise ValueError(
-                    f"SAC: the `{name}`'s head has `action_dim` "
-                    f"{net.head.action_dim}, but the environment's actions have "
-                    f"{action_dim} dimensions."
-                )
-        networks = dict(actor=(actor, "policy"), critic=(critic, "twin_q"))
+        builder = "memrl_eqx.sac_networks"
+        networks = dict(
+            actor=(actor, "policy", SquashedGaussian, builder),
+            critic=(critic, "twin_q", TwinContinuousQNetwork, builder),
+        )
         check_networks("SAC", env, env_params, **networks)
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)

@@ -140,31 +140,11 @@ class SACD(AbstractSoftActorCritic):
                 "SACD: `env` must have a discrete action space (use `SAC` for "
                 f"continuous actions); got {type(space).__name__}."
             )
-        num_actions = int(space.n)
-        head = getattr(actor, "head", None)
-        if not isinstance(actor, Network) or not isinstance(head, Categorical):
-            raise ValueError(
-                "SACD: `actor` must be a `Network` with a `heads.Categorical` head, "
-                "e.g. from `memrl_eqx.sac_networks`; got "
-                f"{type(actor).__name__} with head {type(head).__name__}."
-            )
-        head = getattr(critic, "head", None)
-        if not isinstance(critic, Network) or not isinstance(
-            head, TwinDiscreteQNetwork
-        ):
-            raise ValueError(
-                "SACD: `critic` must be a `Network` with a `TwinDiscreteQNetwork` "
-                "head, e.g. from `memrl_eqx.sac_networks`; got "
-                f"{type(critic).__name__} with head {type(head).__name__}."
-            )
-        for name, net in (("actor", actor), ("critic", critic)):
-            if net.head.action_dim != num_actions:
-                raise ValueError(
-                    f"SACD: the `{name}`'s head has `action_dim` "
-                    f"{net.head.action_dim}, but the environment has {num_actions} "
-                    "actions."
-                )
-        networks = dict(actor=(actor, "policy"), critic=(critic, "twin_q"))
+        builder = "memrl_eqx.sac_networks"
+        networks = dict(
+            actor=(actor, "policy", Categorical, builder),
+            critic=(critic, "twin_q", TwinDiscreteQNetwork, builder),
+        )
         check_networks("SACD", env, env_params, **networks)
         if not isinstance(env, EpisodeStatistics):
             env = EpisodeStatistics(env)

@@ -278,12 +278,12 @@ def test_a_mismatch_is_one_value_error_naming_network_part_and_sizes(case):
 @pytest.mark.parametrize(
     "build, fragments",
     [
-        (lambda: _sac(actor=_sac_actor(action_dim=2)), ["`actor`", "head", "2", "1"]),
+        (lambda: _sac(actor=_sac_actor(action_dim=2)), ["`actor`", "head", "1", "2"]),
         (
             lambda: _sac(critic=_sac_critic(action_dim=3)),
-            ["`critic`", "head", "3", "1"],
+            ["`critic`", "head", "1", "3"],
         ),
-        (lambda: _sacd(actor=_net(_categorical(2))), ["`actor`", "head", "2", "4"]),
+        (lambda: _sacd(actor=_net(_categorical(2))), ["`actor`", "head", "4", "2"]),
         (
             lambda: _sacd(
                 critic=_net(
@@ -292,7 +292,7 @@ def test_a_mismatch_is_one_value_error_naming_network_part_and_sizes(case):
                     )
                 )
             ),
-            ["`critic`", "head", "3", "4"],
+            ["`critic`", "head", "4", "3"],
         ),
     ],
 )
