@@ -112,7 +112,7 @@ def _markdown(out: Path, records: list[dict]) -> str:
         f"sequences of {BUDGET['max_sequence_length']}, learning rate "
         f"{BUDGET['learning_rate']}, λ {BUDGET['gae_lambda']}, "
         f"{BUDGET['num_sgd_passes']} SGD passes, memory "
-        f"{BUDGET['memory_size']}); {SOURCE} A dash: no published figure is known."
+        f"{BUDGET['memory_size']}). {SOURCE} A dash: no published figure is known."
     )
     lines.append("")
     for field, title in (("config", "PPO configuration"), ("optimizer", "Optimiser")):
