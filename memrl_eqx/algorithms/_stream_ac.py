@@ -184,12 +184,17 @@ def _update_each(statistics: RunningStatistics, xs: PyTree[Array]) -> RunningSta
 
 
 def _normalize(statistics: RunningStatistics, x: PyTree[Array], epsilon) -> Any:
+    """One observation (no batch axis) standardised by the statistics."""
     return jtu.tree_map(
         lambda x, m, v: ((x - m) / jnp.sqrt(v + epsilon)).astype(x.dtype),
         x,
         statistics.mean,
         sample_variance(statistics),
     )
+
+
+def _normalize_batch(statistics, x, epsilon):
+    return jax.vmap(lambda x: _normalize(statistics, x, epsilon))(x)
 
 
 def _is_discrete(space) -> bool:
@@ -302,7 +307,7 @@ class StreamAC(eqx.Module):
         obs_statistics = RunningStatistics.zeros(jtu.tree_map(lambda x: x[0], obs))
         if cfg.normalize_observations:
             obs_statistics = _update_each(obs_statistics, obs)
-            obs = _normalize(obs_statistics, obs, cfg.epsilon)
+            obs = _normalize_batch(obs_statistics, obs, cfg.epsilon)
         timestep = first_timestep(obs, space.shape, action_dtype)
         zeros = lambda network: jtu.tree_map(
             lambda p: jnp.zeros((n,) + p.shape, p.dtype),
@@ -356,8 +361,12 @@ class StreamAC(eqx.Module):
         bound = lambda b: jnp.broadcast_to(jnp.asarray(b, action.dtype), action.shape)
         return jnp.clip(action, bound(space.low), bound(space.high))
 
-    def _step(self, state: StreamACState) -> tuple[StreamACState, dict[str, Array]]:
-        """One step of every stream, and one update."""
+    def _step(
+        self, state: StreamACState
+    ) -> tuple[StreamACState, tuple[dict[str, Array], dict[str, Array]]]:
+        """One step of every stream, and one update. Returns the new state and
+        `(metrics, info)`: this step's per-stream metrics and the episode
+        statistics' info."""
         cfg = self.config
         key, act_key, env_key = jr.split(state.key, 3)
         keys = jr.split(act_key, cfg.num_envs)
@@ -410,7 +419,7 @@ class StreamAC(eqx.Module):
         next_obs = timestep.obs
         if cfg.normalize_observations:
             obs_statistics = _update_each(obs_statistics, next_obs)
-            next_obs = _normalize(obs_statistics, next_obs, cfg.epsilon)
+            next_obs = _normalize_batch(obs_statistics, next_obs, cfg.epsilon)
         timestep = eqx.tree_at(lambda t: t.obs, timestep, next_obs)
 
         # Rewards scaled by the running std of the episode's discounted return.
@@ -431,7 +440,7 @@ class StreamAC(eqx.Module):
             final = info["final_timestep"]
             final_obs = final.obs
             if cfg.normalize_observations:
-                final_obs = _normalize(obs_statistics, final_obs, cfg.epsilon)
+                final_obs = _normalize_batch(obs_statistics, final_obs, cfg.epsilon)
             pick = lambda a, b: jnp.where(
                 truncated.reshape(truncated.shape + (1,) * (a.ndim - 1)), a, b
             )
