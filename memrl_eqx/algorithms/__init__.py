@@ -7,6 +7,13 @@ from ._exploration import (
     epsilon_greedy as epsilon_greedy,
     linear_schedule as linear_schedule,
 )
+from ._multi_agent_ppo import (
+    IPPO as IPPO,
+    IPPOConfig as IPPOConfig,
+    MAPPO as MAPPO,
+    MAPPOConfig as MAPPOConfig,
+    MultiAgentPPOConfig as MultiAgentPPOConfig,
+)
 from ._obgd import obgd_step_size as obgd_step_size
 from ._offpolicy import Transition as Transition
 from ._ppo import PPO as PPO, PPOConfig as PPOConfig, PPOState as PPOState

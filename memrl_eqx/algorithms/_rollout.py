@@ -54,6 +54,61 @@ def reset_envs(
     return jtu.tree_map(strong, obs), jtu.tree_map(strong, env_state)
 
 
+def step_envs(
+    env: Environment,
+    env_params: PyTree[Any],
+    key: PRNGKeyArray,
+    env_state: PyTree[Any],
+    action: Array,
+) -> tuple[PyTree[Any], PyTree[Any], Array, Array, Array, dict[str, Any]]:
+    """Step a batch of environments once, as they are: `env.step` vmapped over
+    the leading axis of `env_state` and `action` (one key each), under standard
+    dtype promotion (see `reset_envs`). Returns `(obs, env_state, reward,
+    terminated, truncated, info)` with float32 rewards, and `truncated` never set
+    where `terminated` is."""
+    num_envs = action.shape[0]
+    with jax.numpy_dtype_promotion("standard"):
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None)
+        )(jr.split(key, num_envs), env_state, action, env_params)
+    reward = jnp.asarray(reward, jnp.float32)
+    terminated = jnp.asarray(terminated, bool)
+    truncated = jnp.asarray(truncated, bool) & ~terminated
+    return obs, env_state, reward, terminated, truncated, info
+
+
+def next_timestep(
+    obs: PyTree[Array],
+    action: Array,
+    reward: Float[Array, " env"],
+    terminated: Bool[Array, " env"],
+    truncated: Bool[Array, " env"],
+    info: dict[str, Any],
+) -> tuple[Timestep, dict[str, Any]]:
+    """The networks' next input after a batch of steps, and `info` with
+    `info["final_timestep"]` where it has `"final_observation"` (see
+    `step_once`, whose second half this is)."""
+    reset = terminated | truncated
+    mask = lambda x: jnp.where(
+        reset.reshape(reset.shape + (1,) * (x.ndim - 1)), jnp.zeros_like(x), x
+    )
+    timestep = Timestep(
+        obs=obs, prev_action=mask(action), prev_reward=mask(reward), reset=reset
+    )
+    if "final_observation" in info:
+        # The input a network would have seen after the last step of an episode
+        # cut by a time limit: the final observation, the action and reward that
+        # led to it, no reset. Algorithms bootstrap from it.
+        info = dict(info)
+        info["final_timestep"] = Timestep(
+            obs=info["final_observation"],
+            prev_action=action,
+            prev_reward=reward,
+            reset=jnp.zeros_like(reset),
+        )
+    return timestep, info
+
+
 def step_once(
     env: Environment,
     env_params: PyTree[Any],
@@ -78,32 +133,10 @@ def step_once(
     is the input that observation makes, for bootstrapping at time limits. Runs
     the environment under standard dtype promotion (see `reset_envs`).
     """
-    num_envs = action.shape[0]
-    with jax.numpy_dtype_promotion("standard"):
-        obs, env_state, reward, terminated, truncated, info = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
-        )(jr.split(key, num_envs), env_state, action, env_params)
-    reward = jnp.asarray(reward, jnp.float32)
-    terminated = jnp.asarray(terminated, bool)
-    truncated = jnp.asarray(truncated, bool) & ~terminated
-    reset = terminated | truncated
-    mask = lambda x: jnp.where(
-        reset.reshape(reset.shape + (1,) * (x.ndim - 1)), jnp.zeros_like(x), x
+    obs, env_state, reward, terminated, truncated, info = step_envs(
+        env, env_params, key, env_state, action
     )
-    timestep = Timestep(
-        obs=obs, prev_action=mask(action), prev_reward=mask(reward), reset=reset
-    )
-    if "final_observation" in info:
-        # The input a network would have seen after the last step of an episode
-        # cut by a time limit: the final observation, the action and reward that
-        # led to it, no reset. Algorithms bootstrap from it.
-        info = dict(info)
-        info["final_timestep"] = Timestep(
-            obs=info["final_observation"],
-            prev_action=action,
-            prev_reward=reward,
-            reset=jnp.zeros_like(reset),
-        )
+    timestep, info = next_timestep(obs, action, reward, terminated, truncated, info)
     return env_state, timestep, reward, terminated, truncated, info
 
 
