@@ -381,3 +381,9 @@ def test_bad_arguments_raise():
     algo = StreamAC(env=env, env_params=params, actor=actor, critic=critic)
     with pytest.raises(ValueError, match="num_steps"):
         algo.train(algo.init(jr.key(0)), 0)
+
+
+def test_docs_config_table_matches_the_config():
+    from ..test_algorithm_docs import _page, config_table_problems
+
+    assert config_table_problems(_page("stream_ac"), StreamACConfig) == []
