@@ -484,8 +484,8 @@ class IPPO(_MultiAgentPPO):
       every episode start of its environment, through the reset flag of its
       own row, and each agent's trajectory is replayed from the carry it
       started the rollout with;
-    - time limits are not terminations (MPE's episodes are all truncated at
-      25 steps): each agent's target bootstraps from its critic's value of its
+    - time limits are not terminations (MPE's episodes are all truncated,
+      after 26 steps): each agent's target bootstraps from its critic's value of its
       final observation;
     - a minibatch holds whole environments (all their agents);
     - the state is a [`memrl_eqx.algorithms.PPOState`][] whose `timestep`,
@@ -504,9 +504,10 @@ class IPPO(_MultiAgentPPO):
     episodes that ended of the agents' mean return, and `"episodes"` counts
     environment episodes.
 
-    **Arguments:** `config` (a [`memrl_eqx.algorithms.IPPOConfig`][]), `env` (a
-    gymnax environment whose every quantity has a leading agent axis and that
-    has an int `num_agents`, as `memrl_eqx.envs.make("jaxmarl::...")` returns;
+    **Arguments:** `config` (an `IPPOConfig`, that is a
+    [`memrl_eqx.algorithms.MultiAgentPPOConfig`][]), `env` (a gymnax
+    environment whose every quantity has a leading agent axis and that has an
+    int `num_agents`, as `memrl_eqx.envs.make("jaxmarl::...")` returns;
     its `action_space` and `observation_space` are one agent's), `env_params`,
     `actor` (a `Network` with a policy head on one agent's input, see
     `IPPO.networks`), `critic` (a `Network` with `heads.VNetwork` on the same
@@ -557,9 +558,10 @@ class MAPPO(_MultiAgentPPO):
     original's `MAPPO`, which calls its networks with an argument list of an
     older release and fails, this one is tested to learn.
 
-    **Arguments:** `config` (a [`memrl_eqx.algorithms.MAPPOConfig`][]), `env`
-    and `env_params` (as in `IPPO`), `actor` (a `Network` with a policy head
-    on one agent's input), `critic` (a `Network` with `heads.VNetwork` on the
+    **Arguments:** `config` (a `MAPPOConfig`, that is a
+    [`memrl_eqx.algorithms.MultiAgentPPOConfig`][]), `env` and `env_params`
+    (as in `IPPO`), `actor` (a `Network` with a policy head on one agent's
+    input), `critic` (a `Network` with `heads.VNetwork` on the
     centralised input, see `MAPPO.networks`), `optimizer` (an optax
     transformation for both).
 
