@@ -616,14 +616,19 @@ def popgym(
         f"popgym bench in {out}: {len(torso_specs)} torsos x {len(task_names)} "
         f"tasks, {seeds} seeds, {total_steps:,} steps each"
     )
+    from ._report import write_report
+
+    ran = False
     for (name, factory), task in cells:
         if (name, task) in finished:
             log(f"skip {name} {task}: finished (in {RESULTS})")
             continue
         records = _run_cell(out, name, factory, task, settings, config, optimizer, log)
         _append_results(out, records)
+        # The report after every cell: a long bench has its tables as it goes.
+        write_report(out, read_results(out), log=log)
+        ran = True
     records = read_results(out)
-    from ._report import write_report
-
-    write_report(out, records, log=log)
+    if not ran:
+        write_report(out, records, log=log)
     return records

@@ -163,6 +163,20 @@ def test_an_interrupted_cell_continues_from_its_checkpoint(bench, tmp_path):
         assert [r[key] for r in resumed] == [r[key] for r in before]
 
 
+def test_the_report_is_written_after_every_cell(tmp_path):
+    out = tmp_path / "bench"
+    with pytest.raises(KeyboardInterrupt):  # as the second cell starts
+        popgym(
+            out,
+            torsos=["mlp"],
+            tasks=TASKS,
+            log=Log(stop_at=f"train mlp {TASKS[1]}"),
+            **SETTINGS,
+        )
+    report = (out / "results.md").read_text()
+    assert f"| {TASKS[0]} |" in report and f"| {TASKS[1]} |" not in report
+
+
 def test_other_settings_are_refused_without_overwrite(bench, tmp_path):
     out, records, _ = bench
     with pytest.raises(BenchError, match="overwrite=True") as error:
