@@ -65,6 +65,20 @@ class StaggeredEpisodes(environment.Environment):
         return spaces.Box(0.0, 1.0, (3,), jnp.float32)
 
 
+class ConstantReward(StaggeredEpisodes):
+    """Two agents, a constant observation, reward 1 for each agent every step;
+    never terminated, truncated after 5 steps."""
+
+    @property
+    def default_params(self):
+        return environment.EnvParams(max_steps_in_episode=5)
+
+    def step_env(self, key, state, action, params):
+        state = _State(time=state.time + 1, length=state.length)
+        reward = jnp.ones((NUM_AGENTS,), jnp.float32)
+        return self._obs(0), state, reward, jnp.bool_(False), {}
+
+
 SMALL = IPPOConfig(num_envs=4, num_steps=12, num_minibatches=2, update_epochs=2)
 
 
@@ -223,6 +237,29 @@ def test_checkpoint_round_trip_resumes_exactly(tmp_path):
         eqx.filter(resumed, eqx.is_array), eqx.filter(original, eqx.is_array)
     )
     assert tree_allclose(m_resumed, m_original)
+
+
+@pytest.mark.parametrize("cls", [IPPO, MAPPO])
+def test_truncation_bootstraps_each_agent_from_its_final_observation(cls):
+    """With reward 1 per step, a constant observation and episodes cut by a time
+    limit, each agent's value approaches 1 / (1 - gamma) = 10, which needs the
+    final observations made into every agent's critic input; treating the time
+    limit as a termination would give about 2.6 (gamma 0.9, 5 steps)."""
+    env = ConstantReward()
+    config = IPPOConfig(
+        num_envs=4,
+        num_steps=10,
+        num_minibatches=1,
+        update_epochs=4,
+        gamma=0.9,
+        gae_lambda=0.9,
+        clip_value_loss=False,
+    )
+    algo = _algo(cls, env, env.default_params, config=config, torso="mlp")
+    state, _ = algo.train(algo.init(jr.key(1)), 200 * config.batch_size)
+    timestep = jax.tree.map(lambda x: x[:, None], algo._critic_input(state.timestep))
+    _, values = jax.vmap(state.critic)(algo._init_carries(state.critic), timestep)
+    assert jnp.all(jnp.abs(values - 10.0) < 1.0), values
 
 
 def test_per_agent_parameters_are_per_agent():
