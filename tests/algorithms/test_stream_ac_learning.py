@@ -40,13 +40,15 @@ def _train(env, params, torso, features, num_steps):
 
 
 def test_memoryless_stream_ac_balances_cartpole():
-    # Reached after 30k steps (features 128): evaluation 460 and 500 for seeds
-    # 0 and 1 (seeds 2-4: 334, 500, 500); the first 2k training steps average
-    # 44-72. A random policy scores about 20. Threshold: 200 for every seed.
+    # Reached after 30k steps (features 128): evaluation 490 and 500 for seeds
+    # 0 and 1, from training returns of 39 and 77 over the first 2k steps
+    # (seeds 2-4, measured with other keys: 334, 500, 500). A random policy
+    # scores about 20. Thresholds: evaluation 200 for every seed; the first 2k
+    # steps below 150 (the curve rose).
     env, params = make("gymnax::CartPole-v1")
     evaluation, curve = _train(env, params, "mlp", 128, 30_000)
     assert jnp.all(evaluation >= 200.0), evaluation
-    assert jnp.all(jnp.nanmean(curve[:, :2], axis=1) < 100.0), curve[:, :2]
+    assert jnp.all(jnp.nanmean(curve[:, :2], axis=1) < 150.0), curve[:, :2]
 
 
 # RecallCue with a delay of 4: a cue of +-1 at the first step, four blank steps,
@@ -56,9 +58,10 @@ def test_memoryless_stream_ac_balances_cartpole():
 
 def test_rtrl_lru_remembers_the_cue_and_a_memoryless_agent_cannot():
     # Reached (features 16): RTRL-LRU's training curve passes 0.8 by 5k-6k steps
-    # and evaluates at 1.00 after 12k for seeds 0 and 1; the memoryless MLP
-    # evaluates near chance after 10k. Thresholds: the LRU at least 0.8 for
-    # every seed, the MLP at most 0.3.
+    # and evaluates at 1.00 after 12k for seeds 0 and 1 (and after 30k for seeds
+    # 0-4); the memoryless MLP at 0.04 and -0.01 after 10k, chance. Thresholds:
+    # the LRU at least 0.8 for every seed, the MLP at most 0.3 (its 256
+    # evaluation episodes score +-1 each: a standard error of 0.06).
     env = RecallCue()
     params = env.default_params.replace(delay=4)
     memory, _ = _train(env, params, "rtrl_lru", 16, 12_000)
