@@ -197,6 +197,16 @@ def _normalize_batch(statistics, x, epsilon):
     return jax.vmap(lambda x: _normalize(statistics, x, epsilon))(x)
 
 
+def _per_stream(fn: Callable, num_envs: int, *args: Any) -> Any:
+    """`jax.vmap(fn)(*args)` over the streams' leading axis. With one stream,
+    `fn` runs unbatched (and its outputs get the axis back): vmapping RTRL's
+    per-step derivatives over a batch of one costs about 2.5x on the CPU."""
+    if num_envs > 1:
+        return jax.vmap(fn)(*args)
+    outputs = fn(*jtu.tree_map(lambda x: x[0], args))
+    return jtu.tree_map(lambda x: x[None], outputs)
+
+
 def _is_discrete(space) -> bool:
     return hasattr(space, "n")
 
@@ -387,8 +397,8 @@ class StreamAC(eqx.Module):
             )
             return jac, aux
 
-        actor_jac, (terms, actor_carry, action) = jax.vmap(actor_step)(
-            state.actor_carry, state.timestep, keys
+        actor_jac, (terms, actor_carry, action) = _per_stream(
+            actor_step, cfg.num_envs, state.actor_carry, state.timestep, keys
         )
 
         # The critic: v(s) and its gradient, from the carry before this step.
@@ -403,8 +413,8 @@ class StreamAC(eqx.Module):
             )
             return v, grad, carry
 
-        values, critic_grad, critic_carry = jax.vmap(critic_step)(
-            state.critic_carry, state.timestep
+        values, critic_grad, critic_carry = _per_stream(
+            critic_step, cfg.num_envs, state.critic_carry, state.timestep
         )
 
         # The environments.
@@ -448,8 +458,11 @@ class StreamAC(eqx.Module):
             bootstrap = jtu.tree_map(pick, final, timestep)
         else:
             bootstrap = timestep
-        next_values = jax.vmap(lambda c, t: value(critic_params, c, t)[0])(
-            critic_carry, bootstrap
+        next_values = _per_stream(
+            lambda c, t: value(critic_params, c, t)[0],
+            cfg.num_envs,
+            critic_carry,
+            bootstrap,
         )
         next_values = lax.stop_gradient(next_values)
         td_error = (
