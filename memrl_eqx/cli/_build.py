@@ -18,7 +18,7 @@ import functools
 import math
 from typing import Any, NamedTuple
 
-from ._options import OptionError
+from ._options import ON_POLICY, OptionError
 
 
 @functools.cache
@@ -40,6 +40,9 @@ def config_class(algorithm: str):
         "pqn": A.PQNConfig,
         "sac": A.SACConfig,
         "sacd": A.SACDConfig,
+        "ippo": A.IPPOConfig,
+        "mappo": A.MAPPOConfig,
+        "stream_ac": A.StreamACConfig,
     }[algorithm]
 
 
@@ -77,12 +80,14 @@ def optimizer_steps_per_update(config) -> int:
     """Gradient steps (optimiser updates) of one update."""
     if hasattr(config, "gradient_steps"):
         return config.gradient_steps
+    if not hasattr(config, "update_epochs"):  # a streaming method: every step
+        return steps_per_update(config)
     return config.update_epochs * config.num_minibatches
 
 
 def default_warmup(algorithm: str, config) -> int:
     """A replay method's warm-up: one batch of windows of random actions."""
-    if algorithm in ("ppo", "pqn"):
+    if algorithm in ON_POLICY:
         return 0
     return config.batch_size * config.window_length
 
@@ -134,6 +139,11 @@ def build_algorithm(resolved: dict[str, Any], env, env_params, key):
     name = options["algorithm"]
     config, _ = make_config(name, resolved["config"])
     nets = dict(torso=options["torso"], features=options["features"], key=key)
+    if name == "stream_ac":  # no optimiser: ObGD's step sizes are the config's
+        actor, critic = A.stream_actor_critic(env, env_params, **nets)
+        return A.StreamAC(
+            config=config, env=env, env_params=env_params, actor=actor, critic=critic
+        )
     common = dict(
         config=config,
         env=env,
@@ -143,6 +153,11 @@ def build_algorithm(resolved: dict[str, Any], env, env_params, key):
     if name == "ppo":
         actor, critic = actor_critic(env, env_params, **nets)
         return A.PPO(actor=actor, critic=critic, **common)
+    if name in ("ippo", "mappo"):
+        cls = A.IPPO if name == "ippo" else A.MAPPO
+        shared = config.share_parameters
+        actor, critic = cls.networks(env, env_params, share_parameters=shared, **nets)
+        return cls(actor=actor, critic=critic, **common)
     if name in ("dqn", "r2d2"):
         return A.DQN(q_network=q_network(env, env_params, **nets), **common)
     if name == "pqn":
@@ -191,7 +206,7 @@ def plan(resolved: dict[str, Any]) -> dict[str, int]:
     warmup = options["warmup_steps"]
     if warmup is None:
         warmup = default_warmup(options["algorithm"], config)
-    elif options["algorithm"] in ("ppo", "pqn"):
+    elif options["algorithm"] in ON_POLICY:
         raise OptionError(
             f"warmup_steps: {options['algorithm']} learns on-policy and has no "
             "warm-up (only the replay methods dqn, r2d2, sac and sacd)"

@@ -19,15 +19,20 @@ from . import _options as O, _run
 
 _TRAIN_EPILOG = """\
 configuration: every field of the algorithm's config class (PPOConfig, DQNConfig,
-DQNConfig.r2d2(), PQNConfig, SACConfig, SACDConfig) is set with --set FIELD=VALUE
+DQNConfig.r2d2(), PQNConfig, SACConfig, SACDConfig, StreamACConfig, and
+IPPOConfig/MAPPOConfig: PPOConfig's fields and share_parameters) is set with
+--set FIELD=VALUE
 and the optimiser with --set optimizer.FIELD=VALUE (kind, learning_rate,
 max_grad_norm, eps, weight_decay, schedule, decay_steps); --config FILE.toml reads
 the options as top-level keys and [config] and [optimizer] tables (or a run's
 config.json); the command line wins over the file. The config classes' defaults
 are used as they are; what the command line chooses itself is the network
 (`features` wide, PQN's with layer norm) and the optimiser: ppo adam(3e-4,
-eps=1e-5) clipped at 0.5, dqn/r2d2 adam(3e-4) clipped at 1.0, pqn radam(3e-4)
-clipped at 10, sac/sacd adam(3e-4) (docs/running.md has the details)."""
+eps=1e-5) clipped at 0.5 (and so ippo/mappo, whose default env is
+jaxmarl::MPE_simple_spread_v3), dqn/r2d2 adam(3e-4) clipped at 1.0, pqn radam(3e-4)
+clipped at 10, sac/sacd adam(3e-4); stream_ac has no optimiser (its ObGD step
+sizes are config fields) and the paper's networks (docs/running.md has the
+details)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,8 +89,8 @@ def _train_parser(commands) -> argparse.ArgumentParser:
     add("--algorithm", choices=O.ALGORITHMS, help="(default ppo)")
     add(
         "--env",
-        help=f"environment id 'namespace::name' (default {O.DEFAULT_ENV}; "
-        "`memrl-eqx envs` lists them)",
+        help=f"environment id 'namespace::name' (default {O.DEFAULT_ENV}, for ippo "
+        f"and mappo {O.DEFAULT_MULTI_AGENT_ENV}; `memrl-eqx envs` lists them)",
     )
     add("--torso", choices=O.TORSO_NAMES, help="(default gru)")
     add("--features", type=_positive_int, help="network width (default 64)")
@@ -392,6 +397,8 @@ def _train(args, argv: list[str]) -> int:
     parts = [O.read_file(place["config"])] if "config" in place else []
     merged = O.merge(*parts, cli)
     options = {**O.DEFAULTS, **merged["options"]}
+    if options["algorithm"] in O.MULTI_AGENT and "env" not in merged["options"]:
+        options["env"] = O.DEFAULT_MULTI_AGENT_ENV
     O.check_options(options)
     algorithm = options["algorithm"]
     fields = O.coerce_config(algorithm, merged["config"])
@@ -404,6 +411,17 @@ def _train(args, argv: list[str]) -> int:
         env, env_params = make_env(options["env"])
     except ValueError as error:
         raise O.OptionError(f"env: {error} (`memrl-eqx envs` lists every id)")
+    agents = getattr(env, "num_agents", None)
+    if algorithm in O.MULTI_AGENT and agents is None:
+        raise O.OptionError(
+            f"env: {options['env']} has one agent; {algorithm} needs a multi-agent "
+            f"environment (e.g. --env {O.DEFAULT_MULTI_AGENT_ENV})"
+        )
+    if algorithm not in O.MULTI_AGENT and agents is not None:
+        raise O.OptionError(
+            f"env: {options['env']} has {agents} agents on a leading axis; "
+            f"{algorithm} trains one agent (use --algorithm ippo or mappo)"
+        )
     discrete = hasattr(env.action_space(env_params), "n")
     if algorithm in O.CONTINUOUS and discrete:
         raise O.OptionError(
@@ -418,7 +436,9 @@ def _train(args, argv: list[str]) -> int:
     _, values = make_config(algorithm, fields)
     resolved = {"options": options, "config": values, "optimizer": optimizer}
     steps = plan(resolved)
-    if optimizer["schedule"] != "constant" and optimizer["decay_steps"] is None:
+    if optimizer.get("schedule", "constant") != "constant" and (
+        optimizer["decay_steps"] is None
+    ):
         optimizer["decay_steps"] = steps["total_updates"] * steps["optimizer_steps"]
     try:
         seeds = build_seeds(resolved)

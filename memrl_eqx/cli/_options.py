@@ -23,7 +23,11 @@ import tomllib
 from typing import Any
 
 
-ALGORITHMS = ("ppo", "dqn", "r2d2", "pqn", "sac", "sacd")
+ALGORITHMS = ("ppo", "dqn", "r2d2", "pqn", "sac", "sacd", "ippo", "mappo")
+ALGORITHMS += ("stream_ac",)
+MULTI_AGENT = ("ippo", "mappo")  # agents on a leading axis (the jaxmarl:: adapter)
+ON_POLICY = ("ppo", "pqn", "ippo", "mappo", "stream_ac")  # no replay, no warm-up
+NO_OPTIMIZER = ("stream_ac",)  # its step sizes are config fields (ObGD)
 CONTINUOUS = ("sac",)  # algorithms for continuous actions only; ppo takes both kinds
 DISCRETE = ("dqn", "r2d2", "pqn", "sacd")  # discrete actions only
 LOGGERS = ("console", "dashboard", "wandb", "neptune")
@@ -59,6 +63,8 @@ TORSO_NAMES = (
 them equal)."""
 
 DEFAULT_ENV = "popgym::RepeatPreviousEasy"
+DEFAULT_MULTI_AGENT_ENV = "jaxmarl::MPE_simple_spread_v3"
+"""The environment of a multi-agent algorithm when none is given."""
 DEFAULTS: dict[str, Any] = dict(
     algorithm="ppo",
     env=DEFAULT_ENV,
@@ -93,6 +99,8 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "sac": dict(kind="adam", learning_rate=3e-4, max_grad_norm=0.0, **_ADAM),
     "sacd": dict(kind="adam", learning_rate=3e-4, max_grad_norm=0.0, **_ADAM),
 }
+OPTIMIZER_DEFAULTS["ippo"] = OPTIMIZER_DEFAULTS["mappo"] = OPTIMIZER_DEFAULTS["ppo"]
+OPTIMIZER_DEFAULTS["stream_ac"] = dict(kind="none")  # see NO_OPTIMIZER
 """The optimiser each algorithm trains with unless told otherwise
 (`max_grad_norm` 0: no clipping). The config classes hold no optimiser, so
 these are the command line's own choices (`docs/running.md` says why)."""
@@ -268,6 +276,13 @@ def check_loggers(names: list[str]) -> None:
 def resolve_optimizer(algorithm: str, given: dict[str, Any]) -> dict[str, Any]:
     """The algorithm's default optimiser with the `given` fields, checked
     (`decay_steps` stays None until the run's length is known)."""
+    if algorithm in NO_OPTIMIZER:
+        for name in given:
+            raise OptionError(
+                f"optimizer.{name}: {algorithm} has no optimiser; its step sizes "
+                f"are fields of {CONFIG_CLASSES[algorithm]} (e.g. --set actor_lr=0.5)"
+            )
+        return dict(OPTIMIZER_DEFAULTS[algorithm])
     for name in given:
         if name not in OPTIMIZER_FIELDS:
             raise OptionError(
@@ -332,6 +347,9 @@ CONFIG_CLASSES = {
     "pqn": "PQNConfig",
     "sac": "SACConfig",
     "sacd": "SACDConfig",
+    "ippo": "IPPOConfig",
+    "mappo": "MAPPOConfig",
+    "stream_ac": "StreamACConfig",
 }
 """The config class (or preset) each algorithm is configured by."""
 
@@ -351,6 +369,15 @@ CONFIG_FIELDS: dict[str, dict[str, str]] = {
     ),
     "sac": _SAC,
     "sacd": _SAC,
+}
+CONFIG_FIELDS["stream_ac"] = _fields(
+    "num_envs:int num_steps:int gamma:float trace_lambda:float actor_lr:float "
+    "critic_lr:float actor_kappa:float critic_kappa:float entropy_coefficient:float "
+    "normalize_observations:bool scale_rewards:bool epsilon:float clip_actions:bool"
+)
+CONFIG_FIELDS["ippo"] = CONFIG_FIELDS["mappo"] = {
+    **CONFIG_FIELDS["ppo"],
+    "share_parameters": "bool",
 }
 """The fields of each algorithm's config class and the kind of value each takes,
 known without importing JAX (a test keeps them equal to the classes')."""

@@ -13,12 +13,16 @@ import optax
 import pytest
 
 import memrl_eqx
+import memrl_eqx.algorithms
 from memrl_eqx.algorithms import (
     DQNConfig,
+    IPPOConfig,
+    MAPPOConfig,
     PPOConfig,
     PQNConfig,
     SACConfig,
     SACDConfig,
+    StreamACConfig,
 )
 from memrl_eqx.cli import _options as O
 from memrl_eqx.cli._build import config_class, make_config, make_optimizer
@@ -45,10 +49,14 @@ def test_the_config_fields_are_the_config_classes(algorithm):
         "pqn": PQNConfig,
         "sac": SACConfig,
         "sacd": SACDConfig,
+        "ippo": IPPOConfig,
+        "mappo": MAPPOConfig,
+        "stream_ac": StreamACConfig,
     }[algorithm]
     fields = {f.name: _kind(f.type) for f in dataclasses.fields(cls)}
     assert O.CONFIG_FIELDS[algorithm] == fields
-    assert O.CONFIG_CLASSES[algorithm].startswith(cls.__name__)
+    name = O.CONFIG_CLASSES[algorithm].split(".")[0]  # DQNConfig.r2d2() too
+    assert getattr(memrl_eqx.algorithms, name) is cls
 
 
 @pytest.mark.parametrize("algorithm", O.ALGORITHMS)
