@@ -61,7 +61,39 @@ def _check_config(config: Any, name: str) -> None:
         raise ValueError(f"{name}: `target_entropy_scale` must be finite; got {value}.")
 
 
-class SACConfig(eqx.Module):
+class _SoftActorCriticConfig(eqx.Module):
+    """The fields, checks and sizes `SACConfig` and `SACDConfig` share (each
+    documents them); only `target_entropy_scale`'s default and meaning differ."""
+
+    num_envs: int = eqx.field(static=True, default=8)
+    rollout_length: int = eqx.field(static=True, default=1)
+    gradient_steps: int = eqx.field(static=True, default=1)
+    buffer_capacity: int = eqx.field(static=True, default=12_500)
+    batch_size: int = eqx.field(static=True, default=256)
+    sequence_length: int = eqx.field(static=True, default=1)
+    burn_in_length: int = eqx.field(static=True, default=0)
+    sampling: Literal["segments", "tape"] = eqx.field(static=True, default="segments")
+    target_update_period: int = eqx.field(static=True, default=1)
+    gamma: ScalarLike = 0.99
+    tau: ScalarLike = 0.005
+    target_entropy_scale: ScalarLike = 1.0
+    initial_alpha: ScalarLike = 1.0
+
+    def __check_init__(self):
+        _check_config(self, type(self).__name__)
+
+    @property
+    def window_length(self) -> int:
+        """Steps per stored window: `burn_in_length + sequence_length + 1`."""
+        return self.burn_in_length + self.sequence_length + 1
+
+    @property
+    def steps_per_update(self) -> int:
+        """Environment steps per update: `num_envs * rollout_length`."""
+        return self.num_envs * self.rollout_length
+
+
+class SACConfig(_SoftActorCriticConfig):
     """Hyperparameters of `SAC`; every field has a default, so `SACConfig()` works.
 
     Integers fix array shapes and are static; the floats may be JAX scalars, so
@@ -91,33 +123,6 @@ class SACConfig(eqx.Module):
     Training starts once the replay holds a whole window; fill it first with
     `SAC.warmup` (uniformly random actions).
     """
-
-    num_envs: int = eqx.field(static=True, default=8)
-    rollout_length: int = eqx.field(static=True, default=1)
-    gradient_steps: int = eqx.field(static=True, default=1)
-    buffer_capacity: int = eqx.field(static=True, default=12_500)
-    batch_size: int = eqx.field(static=True, default=256)
-    sequence_length: int = eqx.field(static=True, default=1)
-    burn_in_length: int = eqx.field(static=True, default=0)
-    sampling: Literal["segments", "tape"] = eqx.field(static=True, default="segments")
-    target_update_period: int = eqx.field(static=True, default=1)
-    gamma: ScalarLike = 0.99
-    tau: ScalarLike = 0.005
-    target_entropy_scale: ScalarLike = 1.0
-    initial_alpha: ScalarLike = 1.0
-
-    def __check_init__(self):
-        _check_config(self, "SACConfig")
-
-    @property
-    def window_length(self) -> int:
-        """Steps per stored window: `burn_in_length + sequence_length + 1`."""
-        return self.burn_in_length + self.sequence_length + 1
-
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps per update: `num_envs * rollout_length`."""
-        return self.num_envs * self.rollout_length
 
 
 class SACState(eqx.Module):

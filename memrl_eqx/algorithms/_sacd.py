@@ -2,7 +2,7 @@
 torso."""
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import distrax
 import equinox as eqx
@@ -19,10 +19,15 @@ from ..nn.heads import Categorical
 from ..nn.heads._q import TwinDiscreteQNetwork
 from ._checks import check_networks
 from ._rollout import add_time_axis
-from ._sac import _check_config, _Terms, AbstractSoftActorCritic, ScalarLike
+from ._sac import (
+    _SoftActorCriticConfig,
+    _Terms,
+    AbstractSoftActorCritic,
+    ScalarLike,
+)
 
 
-class SACDConfig(eqx.Module):
+class SACDConfig(_SoftActorCriticConfig):
     """Hyperparameters of `SACD`; every field has a default, so `SACDConfig()`
     works. The fields are `SACConfig`'s; only `target_entropy_scale` differs, in
     its default and in what it scales.
@@ -59,32 +64,7 @@ class SACDConfig(eqx.Module):
       on three seeds.
     """
 
-    num_envs: int = eqx.field(static=True, default=8)
-    rollout_length: int = eqx.field(static=True, default=1)
-    gradient_steps: int = eqx.field(static=True, default=1)
-    buffer_capacity: int = eqx.field(static=True, default=12_500)
-    batch_size: int = eqx.field(static=True, default=256)
-    sequence_length: int = eqx.field(static=True, default=1)
-    burn_in_length: int = eqx.field(static=True, default=0)
-    sampling: Literal["segments", "tape"] = eqx.field(static=True, default="segments")
-    target_update_period: int = eqx.field(static=True, default=1)
-    gamma: ScalarLike = 0.99
-    tau: ScalarLike = 0.005
     target_entropy_scale: ScalarLike = 0.3
-    initial_alpha: ScalarLike = 1.0
-
-    def __check_init__(self):
-        _check_config(self, "SACDConfig")
-
-    @property
-    def window_length(self) -> int:
-        """Steps per stored window: `burn_in_length + sequence_length + 1`."""
-        return self.burn_in_length + self.sequence_length + 1
-
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps per update: `num_envs * rollout_length`."""
-        return self.num_envs * self.rollout_length
 
 
 class SACD(AbstractSoftActorCritic):
