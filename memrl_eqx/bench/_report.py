@@ -76,7 +76,9 @@ def _table(torsos, tasks, cells, key: str, published: bool) -> list[str]:
                 if values is None or not np.isfinite(values).any():
                     row.append("")
                 else:
-                    row.append(f"{np.nanmean(values) - figure.mean:+.3f}")
+                    # Rounded first, so that 1 - 4e-7 shows as +0.000, not -0.000.
+                    diff = round(float(np.nanmean(values)) - figure.mean, 3) + 0.0
+                    row.append(f"{diff:+.3f}")
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
