@@ -14,7 +14,7 @@ from gymnax.environments.environment import Environment
 from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 from ..nn import Timestep
-from ._rollout import EPISODE_INFO, episode_metrics, step_once
+from ._rollout import episode_info, episode_metrics, step_once
 
 
 class Transition(eqx.Module):
@@ -86,7 +86,7 @@ def collect(
             terminated=terminated,
             truncated=truncated,
         )
-        info = {k: info[k] for k in EPISODE_INFO}
+        info = episode_info(info)
         return Acting(env_state, timestep, carry), (transition, info)
 
     acting, (transitions, info) = lax.scan(step, acting, jr.split(key, num_steps))

@@ -25,7 +25,7 @@ from ._rollout import (
     add_time_axis,
     batch_init_carry,
     burn_in,
-    EPISODE_INFO,
+    episode_info,
     episode_metrics,
     first_timestep,
     reset_envs,
@@ -407,7 +407,7 @@ class PPO(eqx.Module):
                 terminated=terminated,
                 truncated=truncated,
                 final_value=final_value,
-                info={k: info[k] for k in EPISODE_INFO},
+                info=episode_info(info),
             )
             state = eqx.tree_at(
                 lambda s: (

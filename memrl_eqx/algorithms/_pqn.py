@@ -25,7 +25,7 @@ from ._returns import lambda_returns
 from ._rollout import (
     add_time_axis,
     batch_init_carry,
-    EPISODE_INFO,
+    episode_info,
     episode_metrics,
     first_timestep,
     reset_envs,
@@ -301,7 +301,7 @@ class PQN(eqx.Module):
                 truncated=truncated,
                 final_value=final_value,
                 epsilon=epsilon,
-                info={k: info[k] for k in EPISODE_INFO},
+                info=episode_info(info),
             )
             return (env_state, next_timestep, next_carry, key), data
 

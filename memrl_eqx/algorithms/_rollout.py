@@ -143,17 +143,21 @@ def step_once(
 def episode_metrics(info: dict[str, Array]) -> dict[str, Float[Array, ""]]:
     """Means over the episodes that ended during a batch of steps (NaN if none
     did), from `EpisodeStatistics`' info: `"return"`, `"length"`, and
-    `"episodes"` (how many ended)."""
+    `"episodes"` (how many ended); and `"regret"` where the environment is
+    wrapped in `BSuiteRegret`."""
     ended = info["returned_episode"]
     count = jnp.sum(ended.astype(jnp.float32))
     mean = lambda x: jnp.where(
         count > 0, jnp.sum(jnp.where(ended, x, 0.0)) / jnp.maximum(count, 1.0), jnp.nan
     )
-    return {
+    metrics = {
         "return": mean(info["returned_episode_return"]),
         "length": mean(info["returned_episode_length"].astype(jnp.float32)),
         "episodes": count,
     }
+    if REGRET_INFO in info:
+        metrics["regret"] = mean(info[REGRET_INFO])
+    return metrics
 
 
 EPISODE_INFO = (
@@ -162,6 +166,16 @@ EPISODE_INFO = (
     "returned_episode_length",
 )
 """The keys of `EpisodeStatistics`' info that `episode_metrics` reads."""
+
+REGRET_INFO = "returned_episode_regret"
+"""The key of `BSuiteRegret`'s info that `episode_metrics` reads where present."""
+
+
+def episode_info(info: dict[str, Any]) -> dict[str, Array]:
+    """The part of a step's `info` that `episode_metrics` reads (what a rollout
+    keeps of it)."""
+    keys = EPISODE_INFO + ((REGRET_INFO,) if REGRET_INFO in info else ())
+    return {k: info[k] for k in keys}
 
 
 def burn_in(

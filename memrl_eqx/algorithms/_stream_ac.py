@@ -23,7 +23,7 @@ from ._obgd import accumulate_trace, obgd_step_size
 from ._rollout import (
     add_time_axis,
     batch_init_carry,
-    EPISODE_INFO,
+    episode_info,
     episode_metrics,
     first_timestep,
     reset_envs,
@@ -533,7 +533,7 @@ class StreamAC(eqx.Module):
             "step_size/critic": critic_steps,
             "reward_scale": jnp.broadcast_to(scale, td_error.shape),
         }
-        return state, (metrics, {k: info[k] for k in EPISODE_INFO})
+        return state, (metrics, episode_info(info))
 
     def _update(self, state: StreamACState, _) -> tuple[StreamACState, dict]:
         """`config.num_steps` steps of every stream, and their mean metrics."""

@@ -70,9 +70,9 @@ class BSuiteRegret(AbstractWrapper):
         that ended so far, at this step included (what bsuite logs).
 
     The state ([`memrl_eqx.envs.BSuiteRegretState`][]) keeps them, per
-    environment under `jax.vmap`. The training algorithms' metrics do not include
-    them; read them from `info` in your own loop, or after `evaluate`-style
-    rollouts.
+    environment under `jax.vmap`. The training algorithms' metrics include
+    `"regret"`, the mean regret of the episodes that ended in an update; in your
+    own loop, read them from `info`.
 
     **Arguments:**
 
